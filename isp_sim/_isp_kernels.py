@@ -3,6 +3,15 @@
 Transfer codes: 0 = power-law gamma, 1 = sRGB, 2 = linear. Each kernel works
 per pixel with no cross-pixel reductions, so results do not depend on the
 numba thread count.
+
+Transfer functions run through lookup tables with linear interpolation
+(:func:`decode_lut`, :func:`encode_lut`) because a ``pow`` per sample
+dominated the pipeline. Decoding (``x ** 2.2``, sRGB) is smooth on [0, 1] and
+tabulated uniformly; encoding (``x ** (1/2.2)``) has an infinite slope at 0, so
+it is tabulated over ``t = x ** (1/4)`` where it is smooth. With 8192 intervals
+the largest error against the exact function is below 1e-6 (tested), far
+below float32 image precision needs and the 8/16-bit outputs. The smoothstep
+tone curve's inverse is evaluated exactly (its slope is infinite at both ends).
 """
 
 from __future__ import annotations
@@ -13,41 +22,62 @@ import numpy as np
 from numba import njit, prange
 
 
+LUT_SIZE = 8192
+
+
+def decode_lut(code: int, gamma: float) -> np.ndarray:
+    """Table of display -> linear at ``i / LUT_SIZE`` (exact functions, float64)."""
+    x = np.linspace(0.0, 1.0, LUT_SIZE + 1)
+    if code == 0:
+        y = x ** gamma
+    elif code == 1:
+        y = np.where(x <= 12.92 * 0.0031308, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    else:
+        y = x
+    return np.concatenate([y, y[-1:]])
+
+
+def encode_lut(code: int, gamma: float) -> np.ndarray:
+    """Table of linear -> display at ``x = (i / LUT_SIZE) ** 4``."""
+    x = np.linspace(0.0, 1.0, LUT_SIZE + 1) ** 4
+    if code == 0:
+        y = x ** (1.0 / gamma)
+    elif code == 1:
+        y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+    else:
+        y = x
+    return np.concatenate([y, y[-1:]])
+
+
 @njit(inline="always", cache=True)
-def _decode(v, code, gamma, tone):
-    # display -> linear: inverse tone curve, then inverse transfer
+def _interp(lut, pos):
+    i = int(pos)
+    f = pos - i
+    return lut[i] + f * (lut[i + 1] - lut[i])
+
+
+@njit(inline="always", cache=True)
+def _decode_fast(v, lut, tone):
     if v < 0.0:
         v = 0.0
+    elif v > 1.0:
+        v = 1.0
     if tone:
-        if v > 1.0:
-            v = 1.0
         v = 0.5 - math.sin(math.asin(1.0 - 2.0 * v) / 3.0)
-    if code == 0:
-        return v ** gamma
-    if code == 1:
-        if v <= 0.040449936:  # 12.92 * 0.0031308: the exact image of the encode breakpoint
-            return v / 12.92
-        return ((v + 0.055) / 1.055) ** 2.4
-    return v
+    return _interp(lut, v * (lut.shape[0] - 2))
 
 
 @njit(inline="always", cache=True)
-def _encode(v, code, inv_gamma, tone):
-    # linear -> display: transfer, then tone curve (input already clipped to [0, 1])
-    if code == 0:
-        v = v ** inv_gamma
-    elif code == 1:
-        if v <= 0.0031308:
-            v = 12.92 * v
-        else:
-            v = 1.055 * v ** (1.0 / 2.4) - 0.055
+def _encode_fast(v, lut, tone):
+    # v in [0, 1]
+    v = _interp(lut, math.sqrt(math.sqrt(v)) * (lut.shape[0] - 2))
     if tone:
         v = v * v * (3.0 - 2.0 * v)
     return v
 
 
 @njit(cache=True, parallel=True)
-def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, code, gamma, tone, black, scale, out):
+def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, black, scale, out):
     """sRGB (H, W, 3) -> clean mosaic in DN (black included), only the sampled plane computed."""
     h, w = out.shape
     for y in prange(h):
@@ -57,21 +87,21 @@ def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, code, gamma, t
             if use_ccm:
                 v = 0.0
                 for j in range(3):
-                    v += ccm_inv[p, j] * _decode(float(img[y, x, j]), code, gamma, tone)
+                    v += ccm_inv[p, j] * _decode_fast(float(img[y, x, j]), lut, tone)
             else:
-                v = _decode(float(img[y, x, p]), code, gamma, tone)
+                v = _decode_fast(float(img[y, x, p]), lut, tone)
             out[y, x] = v * inv_wb[p] * scale[c] + black[c]
 
 
 @njit(cache=True, parallel=True)
-def unprocess_planes(img, inv_wb, ccm_inv, use_ccm, code, gamma, tone, black3, scale3, out):
+def unprocess_planes(img, inv_wb, ccm_inv, use_ccm, lut, tone, black3, scale3, out):
     """sRGB (H, W, 3) -> clean (H, W, 3) camera RGB in DN, black included (no mosaic)."""
     h, w, _ = img.shape
     for y in prange(h):
         lin = np.empty(3)
         for x in range(w):
             for j in range(3):
-                lin[j] = _decode(float(img[y, x, j]), code, gamma, tone)
+                lin[j] = _decode_fast(float(img[y, x, j]), lut, tone)
             for p in range(3):
                 if use_ccm:
                     v = ccm_inv[p, 0] * lin[0] + ccm_inv[p, 1] * lin[1] + ccm_inv[p, 2] * lin[2]
@@ -106,7 +136,7 @@ def normalize_planes(raw, black3, inv_range3, wb, out):
 
 
 @njit(cache=True, parallel=True)
-def finish(rgb, ccm, use_ccm, code, inv_gamma, tone, out):
+def finish(rgb, ccm, use_ccm, lut, tone, out):
     """Camera RGB (white-balanced, linear) -> display: CCM, clip to [0, 1], transfer, tone curve."""
     h, w, _ = rgb.shape
     for y in prange(h):
@@ -127,4 +157,4 @@ def finish(rgb, ccm, use_ccm, code, inv_gamma, tone, out):
                     v = 0.0
                 elif v > 1.0:
                     v = 1.0
-                out[y, x, p] = _encode(v, code, inv_gamma, tone)
+                out[y, x, p] = _encode_fast(v, lut, tone)

@@ -60,10 +60,41 @@ def tukey_lambda_standard(u, lam):
     """Inverse CDF of the standard Tukey-lambda law at ``u`` in (0, 1)."""
     if lam == 0.0:
         return math.log(u / (1.0 - u))
-    # float32 powers: twice as fast, and far more precise than the integer DN the result is rounded to
-    uf = np.float32(u)
-    lf = np.float32(lam)
-    return float((uf ** lf - (np.float32(1.0) - uf) ** lf) / lf)
+    return (u ** lam - (1.0 - u) ** lam) / lam
+
+
+TUKEY_LUT_SIZE = 8192
+TUKEY_LUT_LO = 1.0 / 32.0  # the table covers u in [1/32, 31/32]; tails use the exact formula
+
+
+def tukey_lambda_lut(lams) -> np.ndarray:
+    """Per-channel tables of the standard Tukey-lambda inverse CDF on [1/32, 31/32], shape (len(lams), N + 2).
+
+    Linear interpolation in these tables is within 5e-6 (standard units, shapes -0.15..0.2) of the exact quantile
+    (tested); samples outside the table's range are computed exactly.
+    """
+    u = np.linspace(TUKEY_LUT_LO, 1.0 - TUKEY_LUT_LO, TUKEY_LUT_SIZE + 1)
+    out = np.empty((len(lams), TUKEY_LUT_SIZE + 2))
+    for i, lam in enumerate(lams):
+        q = np.log(u / (1 - u)) if lam == 0 else (u**lam - (1 - u) ** lam) / lam
+        out[i, :-1] = q
+        out[i, -1] = q[-1]
+    return out
+
+
+@njit(inline="always", cache=True)
+def tukey_lambda_fast(u, lam, lut):
+    """Standard Tukey-lambda quantile at ``u``: table lookup in the centre, exact in the tails."""
+    lo = TUKEY_LUT_LO
+    if u < lo or u > 1.0 - lo:
+        return tukey_lambda_standard(u, lam)
+    pos = (u - lo) * (TUKEY_LUT_SIZE / (1.0 - 2.0 * lo))
+    i = int(pos)
+    f = pos - i
+    return lut[i] + f * (lut[i + 1] - lut[i])
+
+
+_INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)
 
 
 @njit(cache=True)
@@ -77,9 +108,10 @@ def poisson(lam, key, counter):
         p = math.exp(-lam)
         f = p
         k = 0
+        inv = _INV_INT
         while u > f and k < 1000:
             k += 1
-            p *= lam / k
+            p *= lam * inv[k - 1]
             f += p
         return float(k)
     slam = math.sqrt(lam)

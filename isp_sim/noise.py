@@ -17,11 +17,15 @@ gets no shot noise (its Poisson mean is taken as 0); :func:`add_noise` warns
 with the count of such pixels.
 
 Randomness is counter-based (:mod:`isp_sim._rng`): same key, same bits,
-whatever the numba thread count.
+whatever the numba thread count. Poisson draws are exact (inversion below a
+mean of 10, PTRS above); Tukey-lambda draws use the inverse CDF, tabulated on
+u in [1/32, 31/32] (interpolation error < 5e-6 of the scale for shapes in [-0.15, 0.2]) and exact in the
+tails.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -46,7 +50,7 @@ def _row_offsets(h, row_std, key):
 
 
 @njit(cache=True, parallel=True)
-def _noise_kernel(clean, cmap, black, K, law, lam, scale, gstd, rows, bias, white, key_shot, key_read, out):
+def _noise_kernel(clean, cmap, black, K, law, lam, lut, scale, gstd, rows, bias, white, key_shot, key_read, out):
     h, w = clean.shape
     shift = np.uint64(_rng.DRAW_BITS)
     fwhite = float(white)
@@ -60,7 +64,7 @@ def _noise_kernel(clean, cmap, black, K, law, lam, scale, gstd, rows, bias, whit
             if v > 0.0:
                 s = K[c] * _rng.poisson(v / K[c], key_shot, idx)
             if law == 0:
-                r = scale[c] * _rng.tukey_lambda_standard(_rng.uniform(key_read, idx), lam[c])
+                r = scale[c] * _rng.tukey_lambda_fast(_rng.uniform(key_read, idx), lam[c], lut[c])
             else:
                 r = gstd[c] * _rng.normal(key_read, idx)
             d = math.floor(s + r + ry + bias[c] + black[c] + 0.5)
@@ -69,6 +73,11 @@ def _noise_kernel(clean, cmap, black, K, law, lam, scale, gstd, rows, bias, whit
             elif d > fwhite:
                 d = fwhite
             out[y, x] = np.uint16(d)
+
+
+@functools.lru_cache(maxsize=64)
+def _tukey_luts(lams: tuple) -> np.ndarray:
+    return _rng.tukey_lambda_lut(lams)
 
 
 def noise_keys(key: int) -> tuple[np.uint64, np.uint64, np.uint64]:
@@ -143,6 +152,7 @@ def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB",
     scale = np.nan_to_num(params.read_scale, nan=0.0)
     src = raw_clean if raw_clean.dtype in (np.float32, np.float64) else raw_clean.astype(np.float64)
     out = np.empty(raw_clean.shape, dtype=np.uint16)
-    _noise_kernel(np.ascontiguousarray(src), cmap, params.black_level, params.K, law, lam, scale,
+    lut = _tukey_luts(tuple(lam.tolist())) if law == 0 else np.zeros((4, 2))
+    _noise_kernel(np.ascontiguousarray(src), cmap, params.black_level, params.K, law, lam, lut, scale,
                   params.read_std, rows, params.bias, params.white_level, k_shot, k_read, out)
     return out

@@ -19,7 +19,8 @@ precision (>= 60 dB PSNR, tested).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import functools
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -78,6 +79,9 @@ class ISPSettings:
     def from_dict(cls, d: dict) -> "ISPSettings":
         return cls(**{k: (tuple(tuple(r) for r in v) if k == "ccm" and v is not None else v) for k, v in d.items()})
 
+    def _luts(self) -> tuple[np.ndarray, np.ndarray]:
+        return _luts(_TRANSFER_CODES[self.transfer], self.gamma)
+
     def _ccm_arrays(self) -> tuple[np.ndarray, np.ndarray, bool]:
         if self.ccm is None:
             eye = np.eye(3)
@@ -87,6 +91,11 @@ class ISPSettings:
 
 
 D2HNET = ISPSettings()
+
+
+@functools.lru_cache(maxsize=16)
+def _luts(code: int, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    return K.decode_lut(code, gamma), K.encode_lut(code, gamma)
 
 
 def check_wb(wb) -> np.ndarray:
@@ -164,16 +173,15 @@ def unprocess(img: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (
     g = check_wb(wb)
     black, scale = _levels(black_level, white_level)
     _, m_inv, use = settings._ccm_arrays()
-    code = _TRANSFER_CODES[settings.transfer]
+    lut = settings._luts()[0]
     if not mosaic:
         out = np.empty(x.shape, dtype=np.float32)
-        K.unprocess_planes(x, 1.0 / g, m_inv, use, code, settings.gamma, settings.tone_curve,
-                           _planes3(black), _planes3(scale), out)
+        K.unprocess_planes(x, 1.0 / g, m_inv, use, lut, settings.tone_curve, _planes3(black), _planes3(scale), out)
         return out
     pattern = check_pattern(pattern)
     out = np.empty(x.shape[:2], dtype=np.float32)
-    K.unprocess_mosaic(x, rgb_map(pattern), channel_map(pattern), 1.0 / g, m_inv, use, code, settings.gamma,
-                       settings.tone_curve, black, scale, out)
+    K.unprocess_mosaic(x, rgb_map(pattern), channel_map(pattern), 1.0 / g, m_inv, use, lut, settings.tone_curve,
+                       black, scale, out)
     return out
 
 
@@ -207,5 +215,5 @@ def process(raw: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (1.
         rgb = demosaic(cfa, pattern, method=settings.demosaic)
     m, _, use = settings._ccm_arrays()
     out = np.empty(rgb.shape, dtype=np.float32)
-    K.finish(rgb, m, use, _TRANSFER_CODES[settings.transfer], 1.0 / settings.gamma, settings.tone_curve, out)
+    K.finish(rgb, m, use, settings._luts()[1], settings.tone_curve, out)
     return out

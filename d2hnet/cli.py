@@ -1,0 +1,224 @@
+"""``d2hnet`` command line: ``restore``, ``convert-release``, ``info`` (and whatever registers itself later).
+
+Subcommands are ``(name, add_parser)`` entries in :data:`SUBCOMMANDS`. An
+``add_parser(subparsers)`` function adds its parser with
+``subparsers.add_parser(name, ...)`` and sets ``func=<callable(args) -> int>``
+as a default; :func:`main` calls it. Another module adds a subcommand with
+:func:`register_subcommand` (called from this module's import list below,
+never as an import side effect elsewhere), e.g.::
+
+    # d2hnet/train.py
+    def add_train_parser(subparsers): ...
+    # d2hnet/cli.py
+    SUBCOMMANDS.append(("train", _lazy("d2hnet.train", "add_train_parser")))
+
+Handlers import torch lazily, so ``d2hnet --help`` is fast and a missing
+PyTorch gives an install hint. Errors of this package print one line
+``d2hnet <cmd>: error: ...`` and exit with status 2; warnings print as
+``d2hnet <cmd>: warning: ...``; success exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "SUBCOMMANDS", "register_subcommand"]
+
+AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _lazy(module: str, attr: str) -> AddParser:
+    """An ``add_parser`` that imports ``module.attr`` only when the parser is built."""
+
+    def add(subparsers):  # type: ignore[no-untyped-def]
+        return getattr(importlib.import_module(module), attr)(subparsers)
+
+    return add
+
+
+# ----------------------------------------------------------------------------- restore
+
+
+def _add_restore(subparsers) -> None:  # type: ignore[no-untyped-def]
+    from .infer import DEFAULT_DEBLUR_SIZE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
+
+    p = subparsers.add_parser(
+        "restore",
+        help="restore long/short exposure pairs with a d2hnet checkpoint",
+        description=(
+            "Restore one pair (--long L --short S -o OUT) or every pair in a folder "
+            "(--input-dir DIR -o OUTDIR: files <name><long-suffix>.<ext> and <name><short-suffix>.<ext>). "
+            "PNG/TIFF, 8 or 16 bit; the output bit depth defaults to the input's."
+        ),
+    )
+    p.add_argument("--long", type=Path, help="long-exposure image (PNG/TIFF)")
+    p.add_argument("--short", type=Path, help="short-exposure image (PNG/TIFF)")
+    p.add_argument("--input-dir", type=Path, help="folder of pairs (folder mode)")
+    p.add_argument("--long-suffix", default="_long", help="folder mode: name suffix of long exposures (default _long)")
+    p.add_argument("--short-suffix", default="_short", help="folder mode: name suffix of short exposures (default _short)")
+    p.add_argument("--out-suffix", default="_restored", help="folder mode: suffix of output names (default _restored)")
+    p.add_argument("--out-ext", default=".png", choices=(".png", ".tif", ".tiff"), help="folder mode: output format")
+    p.add_argument("--checkpoint", "-c", type=Path, required=True, help="d2hnet checkpoint (see convert-release)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image (pair mode) or folder (folder mode)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--deblur-size", type=int, default=DEFAULT_DEBLUR_SIZE,
+                   help=f"long side in px at which DeblurNet runs, aspect ratio kept (default {DEFAULT_DEBLUR_SIZE})")
+    g.add_argument("--deblur-scale", type=float, default=None,
+                   help="run DeblurNet at this scale of the input instead, in (0, 1] (0.5 as in training)")
+    p.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE,
+                   help=f"EnhanceNet tile size, multiple of 16 (default {DEFAULT_TILE_SIZE})")
+    p.add_argument("--tile-overlap", type=int, default=None,
+                   help=f"overlap of neighbouring tiles, blended smoothly (default min({DEFAULT_TILE_OVERLAP}, tile/4))")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"),
+                   help="autocast precision on CUDA (auto = bf16 on CUDA, float32 on CPU)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None, help="output bit depth (default: the input's)")
+    p.add_argument("--save-deblur", action="store_true", help="also write DeblurNet's output next to each result (<out>_deblur)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_restore)
+
+
+def _run_restore(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .errors import InputError
+    from .infer import RestoreOptions, _resolve_device, iter_folder, restore_files
+
+    pair_mode = args.long is not None or args.short is not None
+    if pair_mode and args.input_dir is not None:
+        raise InputError("give either --long/--short (one pair) or --input-dir (folder mode), not both")
+    if pair_mode and (args.long is None or args.short is None):
+        raise InputError("pair mode needs both --long and --short")
+    if not pair_mode and args.input_dir is None:
+        raise InputError("nothing to restore: give --long L --short S, or --input-dir DIR")
+    dev = _resolve_device(args.device)
+    model = load_checkpoint(args.checkpoint, device=dev)
+    opts = RestoreOptions(
+        deblur_size=args.deblur_size, deblur_scale=args.deblur_scale, tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap, device=str(dev), amp=args.amp, progress=not args.no_progress,
+    )
+    if pair_mode:
+        jobs = [("", args.long, args.short, args.output)]
+    else:
+        jobs = list(iter_folder(args.input_dir, args.output, long_suffix=args.long_suffix,
+                                short_suffix=args.short_suffix, out_suffix=args.out_suffix, out_ext=args.out_ext))
+    for i, (name, lp, sp, op) in enumerate(jobs):
+        deb = op.with_name(f"{op.stem}_deblur{op.suffix}") if args.save_deblur else None
+        written = restore_files(lp, sp, op, model, bit_depth=args.bit_depth, deblurred_path=deb, options=opts)
+        label = f"[{i + 1}/{len(jobs)}] " if len(jobs) > 1 else ""
+        print(f"{label}{written}", flush=True)
+    return 0
+
+
+# ----------------------------------------------------------------------------- convert-release
+
+
+def _add_convert(subparsers) -> None:  # type: ignore[no-untyped-def]
+    p = subparsers.add_parser(
+        "convert-release",
+        help="convert the official release's two .pkl weight files into one d2hnet checkpoint",
+        description=(
+            "Convert the official D2HNet release's DeblurNet_v2 (GNet-epoch-99.pkl) and DenoiseNet_v2 "
+            "(GNet-epoch-149.pkl) state_dict files into one d2hnet checkpoint. Files are loaded with "
+            "weights_only=True; key sets and shapes are checked strictly; unused release modules are dropped."
+        ),
+    )
+    p.add_argument("deblurnet", type=Path, help="the release's DeblurNet_v2 state_dict (.pkl)")
+    p.add_argument("enhancenet", type=Path, help="the release's DenoiseNet_v2 (EnhanceNet) state_dict (.pkl)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="checkpoint to write")
+    p.set_defaults(func=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_release
+
+    print(convert_release(args.deblurnet, args.enhancenet, args.output))
+    return 0
+
+
+# ----------------------------------------------------------------------------- info
+
+
+def _add_info(subparsers) -> None:  # type: ignore[no-untyped-def]
+    p = subparsers.add_parser("info", help="describe a d2hnet checkpoint (format, config, parameter counts, provenance)")
+    p.add_argument("checkpoint", type=Path)
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    import json
+
+    from .checkpoint import load_checkpoint
+    from .models import count_parameters
+
+    model = load_checkpoint(args.checkpoint)
+    info = {
+        "checkpoint": str(args.checkpoint),
+        "format_version": model.meta.get("format_version"),
+        "config": model.config(),
+        "parameters": {
+            "deblurnet": count_parameters(model.deblurnet),
+            "enhancenet": count_parameters(model.enhancenet),
+        },
+        "meta": {k: v for k, v in model.meta.items() if k != "format_version"},
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------- registry and main
+
+#: ``(name, add_parser)`` for every subcommand, in ``--help`` order.
+SUBCOMMANDS: list[tuple[str, AddParser]] = [
+    ("restore", _add_restore),
+    ("convert-release", _add_convert),
+    ("info", _add_info),
+]
+
+
+def register_subcommand(name: str, add_parser: AddParser) -> None:
+    """Add a subcommand; ``add_parser(subparsers)`` must add a parser called ``name`` with a ``func`` default."""
+    if any(n == name for n, _ in SUBCOMMANDS):
+        raise ValueError(f"subcommand {name!r} is already registered")
+    SUBCOMMANDS.append((name, add_parser))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="d2hnet", description="D2HNet night restoration of long/short exposure pairs."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for _name, add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``d2hnet`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from isp_sim.errors import IspSimError
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        print(f"d2hnet {args.command}: warning: {message}", file=sys.stderr)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = show  # restored by catch_warnings
+            return int(args.func(args) or 0)
+    except IspSimError as exc:
+        print(f"d2hnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"d2hnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

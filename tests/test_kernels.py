@@ -1,0 +1,66 @@
+"""Accuracy of the kernels' tabulated functions against the exact ones, and the RNG's basic statistics."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from isp_sim import _isp_kernels as K
+from isp_sim import _rng
+from isp_sim import tone
+
+
+@pytest.mark.parametrize("code,dec,enc", [
+    (0, lambda x: tone.gamma_decode(x, 2.2), lambda x: tone.gamma_encode(x, 2.2)),
+    (1, tone.srgb_decode, tone.srgb_encode),
+])
+def test_transfer_tables_within_1e6(code, dec, enc):
+    x = np.random.default_rng(0).random(200_000)
+    x = np.concatenate([x, x * 1e-4, [0.0, 1.0, 0.0031308, 0.04045]])
+    dlut, elut = K.decode_lut(code, 2.2), K.encode_lut(code, 2.2)
+    got_d = np.array([K._interp(dlut, v * (dlut.shape[0] - 2)) for v in x[:20000]])
+    assert np.max(np.abs(got_d - dec(x[:20000]))) < 1e-6
+    got_e = np.array([K._interp(elut, np.sqrt(np.sqrt(v)) * (elut.shape[0] - 2)) for v in x[-20004:]])
+    assert np.max(np.abs(got_e - enc(x[-20004:]))) < 1e-6
+
+
+@pytest.mark.parametrize("lam", [-0.15, 0.0, 0.09, 0.2])
+def test_tukey_table_within_5e6(lam):
+    lut = _rng.tukey_lambda_lut([lam])[0]
+    u = np.linspace(1e-9, 1 - 1e-9, 50001)
+    got = np.array([_rng.tukey_lambda_fast(v, lam, lut) for v in u])
+    exact = stats.tukeylambda.ppf(u, lam)
+    assert np.max(np.abs(got - exact)) < 5e-6
+
+
+def test_uniforms_are_uniform_and_independent():
+    key = np.uint64(987654321)
+    u = np.array([_rng.uniform(key, np.uint64(i)) for i in range(200_000)])
+    assert 0 < u.min() and u.max() < 1
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01
+
+
+@pytest.mark.parametrize("lam", [0.3, 4.0, 9.99, 10.0, 37.0, 900.0])
+def test_poisson_sampler_matches_the_law(lam):
+    key = np.uint64(42)
+    n = 40_000
+    x = np.array([_rng.poisson(lam, key, np.uint64(i) << np.uint64(16)) for i in range(n)])
+    assert np.all(x == np.round(x)) and x.min() >= 0
+    assert x.mean() == pytest.approx(lam, abs=5 * np.sqrt(lam / n))
+    assert x.var() == pytest.approx(lam, rel=0.05)
+    # chi-square against the exact pmf over the bulk
+    lo, hi = int(stats.poisson.ppf(0.001, lam)), int(stats.poisson.ppf(0.999, lam))
+    ks = np.arange(lo, hi + 1)
+    obs = np.array([(x == k).sum() for k in ks])
+    exp = stats.poisson.pmf(ks, lam) * n
+    keep = exp > 5
+    chi2 = ((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum()
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-4
+
+
+def test_log_factorial_is_accurate():
+    import math
+
+    k = np.arange(0, 5000, dtype=np.float64)
+    got = np.array([_rng.log_factorial(v) for v in k])
+    assert np.max(np.abs(got - np.array([math.lgamma(v + 1) for v in k]))) < 1e-10
