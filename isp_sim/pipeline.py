@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _isp_kernels as K
 from .cfa import channel_map, check_pattern, rgb_map
+from .demosaic import _ALIASES as _DEMOSAIC_ALIASES
 from .demosaic import DEMOSAICING_METHODS, demosaic
 from .errors import InputError, InputTypeError
 from .tone import TRANSFERS
@@ -66,6 +67,7 @@ class ISPSettings:
                 raise InputError("ccm is singular; it must be invertible for unprocessing")
             object.__setattr__(self, "ccm", tuple(tuple(float(v) for v in row) for row in m))
         name = str(self.demosaic).lower()
+        name = _DEMOSAIC_ALIASES.get(name, name)
         if name not in DEMOSAICING_METHODS:
             raise InputError(f"unknown demosaic method {self.demosaic!r}; allowed: {', '.join(sorted(DEMOSAICING_METHODS))}")
         object.__setattr__(self, "demosaic", name)

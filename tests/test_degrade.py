@@ -125,7 +125,10 @@ def test_round_trip_psnr_matches_colour_demosaicing(natural_images, method, ref)
             cfa = raw.astype(np.float64) * np.where(_plane(raw.shape, pattern) == 0, 2.0,
                                                     np.where(_plane(raw.shape, pattern) == 2, 1.7, 1.0))
             theirs = gamma_encode(np.clip(fn(np.minimum(cfa, 1.0), pattern), 0, 1), 2.2)
-            assert psnr(ours, x) == pytest.approx(psnr(theirs, x), abs=0.05), (name, pattern)
+            # colour-demosaicing's bilinear/Malvar borders break the CFA pattern (SciPy's default
+            # mirror); ours keep it (see isp_sim.demosaic), so compare 2 px inside the border
+            inner = (slice(2, -2), slice(2, -2))
+            assert psnr(ours[inner], x[inner]) == pytest.approx(psnr(theirs[inner], x[inner]), abs=0.05), (name, pattern)
 
 
 def _plane(shape, pattern):
@@ -160,6 +163,7 @@ def test_bad_arguments(img):
         degrade(img, "mi_note10", wb=(2.0, -1.0), seed=0)
     with pytest.raises(InputError, match="unknown demosaic method 'ahd'"):
         ISPSettings(demosaic="ahd")
+    assert ISPSettings(demosaic="Menon").demosaic == "menon2007"
     with pytest.raises(InputError, match="unknown CFA pattern"):
         unprocess(img, pattern="RGBW")
     with pytest.raises(InputError, match="2 params record"):
