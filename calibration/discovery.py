@@ -1,0 +1,321 @@
+"""Finding, classifying, grouping and streaming the frames of a capture session.
+
+Layout: ``DIR/dark/**`` and ``DIR/flat/**`` (any depth); without those folders, every
+raw file under ``DIR`` is classified by :data:`CLASSIFY_RULE`. Files are read in a
+first pass (``--jobs`` threads; rawpy releases the GIL while decoding) that keeps
+only a small :class:`FrameInfo` per file; estimators later stream the frames
+again, a few at a time (:func:`iter_frames`), so a session never has to fit in
+memory.
+
+Problems are collected as warnings naming the file: unreadable/corrupt/non-raw
+files, files without ISO (supply ``iso_from_name``, a regular expression whose
+first group is the ISO, e.g. ``r"iso(\\d+)"``), frames of another camera, size,
+pattern or levels than the session's majority. Files without a raw suffix are
+listed as ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .errors import RawReadError
+from .estimators import _planes
+from .rawio import RawFrame, is_raw_candidate, read_raw
+
+CLASSIFY_RULE = ("per ISO, m0 is the lowest frame level (largest CFA-channel mean above black); a frame is dark "
+                 "when m0 is below max(2 DN, 1.5 x the temporal noise s estimated from same-channel neighbour "
+                 "differences) and the frame's level is within max(1 DN, 0.25 s) of m0; otherwise it is a flat")
+
+
+@dataclass
+class FrameInfo:
+    """Summary of one readable frame (no pixels)."""
+
+    path: str
+    kind: str  # "dark" or "flat"
+    kind_source: str  # "folder" or "classified"
+    iso: float
+    iso_source: str
+    exposure_time: float | None
+    camera: str
+    shape: tuple
+    pattern: str
+    black_level: np.ndarray
+    white_level: int
+    channel_mean: np.ndarray  # (4,) mean above black
+    noise_std: float  # neighbour-difference noise estimate (DN)
+    saturated_fraction: float
+    noise_profile: list | None
+    notes: list = field(default_factory=list)
+    mtime: float = 0.0
+
+    def key(self) -> tuple:
+        return (self.camera, self.shape, self.pattern, self.white_level, tuple(np.round(self.black_level, 3)))
+
+
+@dataclass
+class Session:
+    """The usable frames of a session, grouped by ISO, with what was skipped and why."""
+
+    root: Path
+    layout: str  # "split" or "mixed"
+    frames: list  # FrameInfo used
+    darks: dict  # iso -> [FrameInfo]
+    flats: dict  # iso -> [FrameInfo]
+    ignored: list  # non-raw-suffix files
+    skipped: list  # (path, reason)
+    warnings: list
+    classification: list  # (path, kind, mean above black, noise) for mixed layouts
+
+
+def _summary(frame: RawFrame) -> tuple[np.ndarray, float, float]:
+    d = frame.data
+    means = np.zeros(4)
+    noise = []
+    for c, (i, j) in enumerate(_planes(frame.pattern)):
+        p = d[i::2, j::2]
+        means[c] = float(p.mean()) - frame.black_level[c]
+        q = p[::4, :].astype(np.float64)
+        if q.shape[1] > 1:
+            noise.append(float(np.std(np.diff(q, axis=1))) / np.sqrt(2.0))
+    sat = float(np.count_nonzero(d >= frame.white_level)) / d.size
+    return means, float(np.median(noise)) if noise else 0.0, sat
+
+
+def classify(levels: list[float], noises: list[float]) -> list[str]:
+    """'dark' or 'flat' for frames of one ISO by :data:`CLASSIFY_RULE` (level = largest channel mean above black)."""
+    if not levels:
+        return []
+    j = int(np.argmin(levels))
+    m0 = levels[j]
+    if m0 >= max(2.0, 1.5 * noises[j]):
+        return ["flat"] * len(levels)
+    return ["dark" if lv - m0 <= max(1.0, 0.25 * n) else "flat" for lv, n in zip(levels, noises)]
+
+
+def _iso_from_name(path: str, pattern: str | None) -> float | None:
+    if not pattern:
+        return None
+    m = re.search(pattern, Path(path).name, flags=re.IGNORECASE)
+    if not m:
+        return None
+    try:
+        v = float(m.group(1) if m.groups() else m.group(0))
+    except ValueError:
+        return None
+    return v if v > 0 else None
+
+
+def list_files(root: Path) -> tuple[list[tuple[Path, str | None]], list[Path], str]:
+    """([(file, kind or None)], ignored non-raw files, layout)."""
+    if not root.is_dir():
+        raise RawReadError(f"{root}: not a folder")
+    dark, flat = root / "dark", root / "flat"
+    out, ignored = [], []
+    layout = "split" if dark.is_dir() or flat.is_dir() else "mixed"
+
+    def walk(d: Path):
+        for p in sorted(d.rglob("*")):
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
+                yield p
+
+    if layout == "split":
+        for kind, d in (("dark", dark), ("flat", flat)):
+            if d.is_dir():
+                for p in walk(d):
+                    (out.append((p, kind)) if is_raw_candidate(p) else ignored.append(p))
+        for p in walk(root):
+            rel = p.relative_to(root).parts
+            if rel[0] not in ("dark", "flat") and not (rel[0] == "report" and len(rel) > 1):
+                ignored.append(p)  # outside dark/ and flat/ (listed in the report, raw or not)
+    else:
+        for p in walk(root):
+            (out.append((p, None)) if is_raw_candidate(p) else ignored.append(p))
+    return out, ignored, layout
+
+
+def _map_ordered(fn: Callable, items: list, jobs: int) -> Iterator:
+    """Apply ``fn`` with ``jobs`` threads, yielding results in order with at most ~2 * jobs in flight."""
+    if jobs <= 1:
+        for it in items:
+            yield fn(it)
+        return
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        pending = []
+        it = iter(items)
+        for x in it:
+            pending.append(ex.submit(fn, x))
+            if len(pending) >= 2 * jobs:
+                break
+        while pending:
+            f = pending.pop(0)
+            try:
+                nxt = next(it)
+                pending.append(ex.submit(fn, nxt))
+            except StopIteration:
+                pass
+            yield f.result()
+
+
+def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = None, progress=None) -> Session:
+    """First pass over a session folder (module docstring)."""
+    root = Path(root)
+    files, ignored, layout = list_files(root)
+    warnings_: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    infos: list[FrameInfo] = []
+
+    def one(item):
+        p, kind = item
+        try:
+            fr = read_raw(p)
+        except RawReadError as exc:
+            return ("error", str(p), str(exc))
+        try:
+            means, noise, sat = _summary(fr)
+        finally:
+            data_shape = fr.data.shape
+            fr.data = None
+        return ("ok", fr, kind, means, noise, sat, data_shape)
+
+    bar = _bar(progress, len(files), "scan")
+    for res in _map_ordered(one, files, jobs):
+        bar.update(1)
+        if res[0] == "error":
+            skipped.append((res[1], res[2]))
+            warnings_.append(f"skipped {res[2]}")
+            continue
+        _, fr, kind, means, noise, sat, shape = res
+        iso, src = fr.iso, fr.iso_source
+        if iso is None:
+            iso = _iso_from_name(fr.path, iso_from_name)
+            src = "file name"
+        if iso is None:
+            reason = ("has no ISO in its metadata (rawpy, EXIF IFD, IFD0)"
+                      + (f" and its name does not match {iso_from_name!r}" if iso_from_name else "")
+                      + "; supply it with iso_from_name / --iso-from-name REGEX (first group = ISO, e.g. 'iso(\\d+)')")
+            skipped.append((fr.path, reason))
+            warnings_.append(f"skipped {fr.path}: {reason}")
+            continue
+        k, ks = (kind, "folder") if kind else ("?", "classified")
+        try:
+            mtime = os.path.getmtime(fr.path)
+        except OSError:
+            mtime = 0.0
+        infos.append(FrameInfo(path=fr.path, kind=k, kind_source=ks, iso=float(iso), iso_source=src,
+                               exposure_time=fr.exposure_time, camera=fr.camera, shape=tuple(shape), pattern=fr.pattern,
+                               black_level=fr.black_level, white_level=fr.white_level, channel_mean=means,
+                               noise_std=noise, saturated_fraction=sat, noise_profile=fr.noise_profile,
+                               notes=list(fr.notes), mtime=mtime))
+        for n in fr.notes:
+            if "GainMap" in n:
+                warnings_.append(f"{fr.path}: {n}")
+    bar.close()
+    # consistency: keep the majority camera/size/pattern/levels
+    used = infos
+    if infos:
+        major, _ = Counter(f.key() for f in infos).most_common(1)[0]
+        used = []
+        for f in infos:
+            if f.key() == major:
+                used.append(f)
+            else:
+                diff = []
+                names = ("camera", "size", "pattern", "white level", "black level")
+                for name, a, b in zip(names, f.key(), major):
+                    if a != b:
+                        diff.append(f"{name} {a!r} (session: {b!r})")
+                reason = "another camera or format than the session's majority: " + ", ".join(diff)
+                skipped.append((f.path, reason))
+                warnings_.append(f"skipped {f.path}: {reason}")
+    by_iso = defaultdict(list)
+    for f in used:
+        if f.kind_source == "classified":
+            by_iso[f.iso].append(f)
+    for fs in by_iso.values():
+        for f, k in zip(fs, classify([float(np.max(f.channel_mean)) for f in fs], [f.noise_std for f in fs])):
+            f.kind = k
+    darks, flats = defaultdict(list), defaultdict(list)
+    classification = []
+    for f in used:
+        (darks if f.kind == "dark" else flats)[f.iso].append(f)
+        if f.kind_source == "classified":
+            classification.append((f.path, f.kind, float(np.max(f.channel_mean)), f.noise_std))
+    return Session(root=root, layout=layout, frames=used, darks=dict(darks), flats=dict(flats), ignored=ignored,
+                   skipped=skipped, warnings=warnings_, classification=classification)
+
+
+def pair_flats(flats: list[FrameInfo]) -> tuple[list[tuple[FrameInfo, FrameInfo]], list[FrameInfo]]:
+    """Pair flat frames of one ISO: same exposure time (or, without it, mean level within 3%), in name order.
+
+    Returns (pairs, unpaired frames).
+    """
+    groups: dict = defaultdict(list)
+    no_exp = [f for f in flats if f.exposure_time is None]
+    for f in flats:
+        if f.exposure_time is not None:
+            groups[round(f.exposure_time, 9)].append(f)
+    if no_exp:
+        no_exp = sorted(no_exp, key=lambda f: float(np.mean(f.channel_mean)))
+        cur = [no_exp[0]]
+        for f in no_exp[1:]:
+            ref = float(np.mean(cur[0].channel_mean))
+            if abs(float(np.mean(f.channel_mean)) - ref) <= 0.03 * max(ref, 1.0):
+                cur.append(f)
+            else:
+                groups[("level", len(groups))] = cur
+                cur = [f]
+        groups[("level", len(groups))] = cur
+    pairs, left = [], []
+    for key in groups:
+        g = sorted(groups[key], key=lambda f: f.path)
+        for i in range(0, len(g) - 1, 2):
+            pairs.append((g[i], g[i + 1]))
+        if len(g) % 2:
+            left.append(g[-1])
+    pairs.sort(key=lambda pr: float(np.mean(pr[0].channel_mean)))
+    return pairs, left
+
+
+def iter_frames(paths: Iterable[str], *, jobs: int = 1, on_error: Callable[[str, str], None] | None = None,
+                bar=None) -> Iterator[tuple[str, np.ndarray]]:
+    """Stream (path, data) of the given files in order, decoding with ``jobs`` threads; bad files are reported to ``on_error``."""
+
+    def one(p):
+        try:
+            return p, read_raw(p).data, None
+        except RawReadError as exc:
+            return p, None, str(exc)
+
+    for p, data, err in _map_ordered(one, list(paths), jobs):
+        if bar is not None:
+            bar.update(1)
+        if err is not None:
+            if on_error:
+                on_error(p, err)
+            continue
+        yield p, data
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(progress, total: int, desc: str):
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", leave=False)

@@ -1,0 +1,367 @@
+"""``calibrate(raw_dir)``: a capture session's frames -> per-ISO estimates -> cross-ISO models -> NoiseProfile.
+
+Steps (each in its own module): :func:`calibration.discovery.scan` finds and
+summarises the frames; per ISO, dark frames are streamed twice through
+:class:`calibration.estimators.DarkAccumulator` (bias, DSNU, row noise, read
+noise and its law) and flat pairs once through
+:func:`calibration.estimators.flat_pair_tiles`; K per channel comes from the
+zero-offset photon-transfer fit (EMVA 1288 style: flat-pair variance minus the
+dark-pair variance against mean minus the dark mean) over tiles up to 70% of
+saturation; :mod:`calibration.crossiso` fits the ISO dependence. The written
+profile reproduces the measured points (``at_iso`` at a measured ISO returns
+them) and carries the fits in ``models`` for sampling and diagnostics.
+
+Every problem becomes a message in ``CalibrationResult.warnings`` and a
+:class:`~calibration.errors.CalibrationWarning`; the run stops with
+:class:`~calibration.errors.CalibrationError` only when no ISO can be calibrated.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from isp_sim.params import tukey_lambda_std
+from isp_sim.profile import NoiseProfile
+
+from . import crossiso
+from .discovery import CLASSIFY_RULE, Session, _bar, iter_frames, pair_flats, scan
+from .errors import CalibrationError, CalibrationWarning
+from .estimators import (SATURATION_FRACTION, DarkAccumulator, DarkStats, PairTiles, PtcFit, fit_photon_transfer,
+                         flat_pair_tiles, law_for_profile)
+
+CHANNELS = ("R", "Gr", "Gb", "B")
+
+
+@dataclass
+class IsoEstimate:
+    """Everything measured at one ISO (units: DN, K in DN/e-; arrays R, Gr, Gb, B)."""
+
+    iso: float
+    dark_files: list
+    flat_pairs: list  # [(path_a, path_b)]
+    dark: DarkStats
+    pairs: list  # PairTiles
+    ptc: list  # 4 PtcFit (zero-offset fit)
+    ptc_free: list  # 4 PtcFit with a free intercept, as a check
+    K: np.ndarray
+    K_err: np.ndarray
+    law: dict  # read_lambda, read_scale, read_std per channel as written in the profile
+    dng_measured: list
+    dng_compare: dict | None
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class CalibrationResult:
+    """Result of :func:`calibrate`: the profile, the per-ISO estimates, cross-ISO fits and all warnings."""
+
+    profile: NoiseProfile
+    estimates: dict  # iso -> IsoEstimate
+    cross: dict
+    session: Session
+    warnings: list
+    notes: list
+    raw_dir: Path
+
+    @property
+    def isos(self) -> list[float]:
+        return sorted(self.estimates)
+
+
+def _tool_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"phonenoise {version('phonenoise')}"
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "phonenoise (source tree)"
+
+
+def _snake(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_") or "calibrated"
+
+
+def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = None, name: str | None = None,
+              min_dsnu_frames: int = 4, tile: int = 32, max_samples: int = 400_000, progress: bool | None = None,
+              seed: int = 0) -> CalibrationResult:
+    """Calibrate the noise of the camera whose dark and flat frames are under ``raw_dir`` (module docstring).
+
+    Parameters
+    ----------
+    raw_dir : folder with ``dark/`` and ``flat/`` sub-folders, or one folder of mixed frames (classified).
+    jobs : decoding threads.
+    iso_from_name : regular expression whose first group gives the ISO of files without ISO metadata.
+    name : profile name (lowercase snake case; default from the camera model).
+    min_dsnu_frames : dark frames needed to remove the fixed pattern before the read-noise fit.
+    tile : flat tile size in pixels of one CFA channel.
+    max_samples : dark residuals per channel and ISO kept for the read-noise law fit.
+    progress : show progress bars (default: when stderr is a terminal).
+    seed : seed of the residual subsampling and jitter (results are reproducible).
+    """
+    import sys
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    jobs = max(1, int(jobs))
+    root = Path(raw_dir)
+    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress)
+    msgs = list(sess.warnings)
+    notes: list[str] = []
+    if not sess.frames:
+        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in sess.skipped[:10]) or "no raw files found"
+        raise CalibrationError(f"{root}: no usable frames ({reasons})")
+    if sess.layout == "mixed":
+        nd = sum(len(v) for v in sess.darks.values())
+        nf = sum(len(v) for v in sess.flats.values())
+        notes.append(f"no dark/ and flat/ folders: frames classified automatically ({CLASSIFY_RULE}): {nd} dark, {nf} flat")
+    f0 = sess.frames[0]
+    pattern, black, white = f0.pattern, f0.black_level, f0.white_level
+    usable_max = SATURATION_FRACTION * (white - float(np.max(black)))
+    isos = sorted(set(sess.darks) | set(sess.flats))
+    plan = {}
+    for iso in isos:
+        darks = sorted(sess.darks.get(iso, []), key=lambda f: f.path)
+        pairs, left = pair_flats(sess.flats.get(iso, []))
+        for f in left:
+            msgs.append(f"ISO {iso:g}: flat frame {f.path} has no partner at the same exposure: not used")
+        if not darks or not pairs:
+            msgs.append(f"ISO {iso:g}: {len(darks)} dark frame(s) and {len(pairs)} flat pair(s); a calibration needs "
+                        ">= 1 dark frame and >= 1 flat pair (2 flats at one exposure): ISO not in the profile")
+            continue
+        if len(darks) < min_dsnu_frames:
+            msgs.append(f"ISO {iso:g}: only {len(darks)} dark frame(s) (< {min_dsnu_frames}): the dark fixed pattern "
+                        "(DSNU) cannot be separated and is counted as read noise")
+        plan[iso] = (darks, pairs)
+    total = sum(2 * len(d) + 2 * len(p) for d, p in plan.values())
+    bar = _bar(progress, total, "calibrate")
+    estimates: dict[float, IsoEstimate] = {}
+
+    def on_error(p, err):
+        msgs.append(f"skipped {err} (while estimating)")
+
+    for iso, (darks, pairs) in plan.items():
+        paths = [f.path for f in darks]
+        acc = DarkAccumulator(pattern, black, f0.shape, len(paths), min_dsnu_frames=min_dsnu_frames,
+                              max_samples=max_samples, seed=seed)
+        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar):
+            acc.add_pass1(data)
+        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar):
+            acc.add_pass2(data)
+        dark = acc.finish()
+        tiles: list[PairTiles] = []
+        flat_paths = [f.path for pr in pairs for f in pr]
+        exp = {f.path: f.exposure_time for pr in pairs for f in pr}
+        buf = []
+        for p, data in iter_frames(flat_paths, jobs=jobs, on_error=on_error, bar=bar):
+            buf.append((p, data))
+            if len(buf) == 2:
+                (pa, a), (pb, b) = buf
+                buf = []
+                pt = flat_pair_tiles(a, b, pattern, black, white, tile=tile, files=(pa, pb), exposure_time=exp.get(pa))
+                nclip = sum(int(c.sum()) for c in pt.clipped)
+                over = float(np.max(pt.level)) > usable_max
+                if nclip or over:
+                    frac = nclip / sum(c.size for c in pt.clipped)
+                    what = (f"{100 * frac:.0f}% of its tiles hold clipped pixels" if nclip else "")
+                    what += ("; " if what and over else "") + (
+                        f"mean {float(np.max(pt.level)):.0f} DN above black > 70% of saturation" if over else "")
+                    msgs.append(f"ISO {iso:g}: flat pair {Path(pa).name}, {Path(pb).name}: {what}: those tiles are "
+                                "not used for K")
+                tiles.append(pt)
+        if len(buf) == 1:
+            msgs.append(f"ISO {iso:g}: flat frame {buf[0][0]} lost its partner (the other frame was unreadable): not used")
+        ptc, ptc_free = [], []
+        ok = True
+        for c in range(4):
+            m = np.concatenate([t.mean[c][~t.clipped[c]] for t in tiles]) if tiles else np.zeros(0)
+            v = np.concatenate([t.var[c][~t.clipped[c]] for t in tiles]) if tiles else np.zeros(0)
+            n = tiles[0].n if tiles else 2
+            try:
+                fixed = None if dark.pair_var is None else float(dark.pair_var[c])
+                ptc.append(fit_photon_transfer(m, v, n, usable_max=usable_max, fixed_intercept=fixed,
+                                               dark_mean=float(dark.bias[c]) if fixed is not None else 0.0))
+                try:
+                    ptc_free.append(fit_photon_transfer(m, v, n, usable_max=usable_max))
+                except (ValueError, np.linalg.LinAlgError):
+                    ptc_free.append(None)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                msgs.append(f"ISO {iso:g}, channel {CHANNELS[c]}: no photon-transfer fit ({exc}): ISO not in the profile")
+                ok = False
+                break
+        if not ok:
+            continue
+        if dark.pair_var is None:
+            msgs.append(f"ISO {iso:g}: one dark frame only: K fitted with a free intercept (no dark pair variance)")
+        K = np.array([f.K for f in ptc])
+        K_err = np.array([f.K_err for f in ptc])
+        if np.any(K <= 0):
+            msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()}: the flats carry no usable signal; ISO not in the profile")
+            continue
+        inotes = []
+        if np.any(dark.quant_dominated):
+            chans = [CHANNELS[c] for c in range(4) if dark.quant_dominated[c]]
+            inotes.append(f"ISO {iso:g}: read noise below 1 DN in {', '.join(chans)}: quantisation-dominated; a Tukey "
+                          "lambda is not meaningful there, so the read noise is Gaussian with its std from the moments "
+                          "(1/12 DN^2 of rounding removed), written as the Gaussian-equivalent Tukey shape 0.1349")
+        law = law_for_profile(dark)
+        dark_var = np.asarray(law["read_std"]) ** 2 + dark.row_std**2 + 1 / 12
+        meas = crossiso.dng_noise_profile(K, dark_var, black, white)
+        tag = next((f.noise_profile for f in darks if f.noise_profile), None)
+        cmp_ = crossiso.compare_noise_profiles(meas, tag) if tag else None
+        estimates[iso] = IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[t.files for t in tiles], dark=dark,
+                                     pairs=tiles, ptc=ptc, ptc_free=ptc_free, K=K, K_err=K_err, law=law,
+                                     dng_measured=meas, dng_compare=cmp_, notes=inotes)
+        notes.extend(inotes)
+    bar.close()
+    if not estimates:
+        raise CalibrationError(f"{root}: no ISO could be calibrated: " + " | ".join(msgs[-10:]))
+    prof_dict, cross = build_profile(estimates, sess, name=name, root=root, msgs=msgs, notes=notes)
+    profile = NoiseProfile.from_dict(prof_dict, source=f"calibration of {root}")
+    for m in msgs:
+        warnings.warn(m, CalibrationWarning, stacklevel=2)
+    return CalibrationResult(profile=profile, estimates=estimates, cross=cross, session=sess, warnings=msgs,
+                             notes=notes, raw_dir=root)
+
+
+def _r(v, nd=6):
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_r(x, nd) for x in v]
+    if v is None:
+        return None
+    v = float(v)
+    return None if not math.isfinite(v) else float(f"{v:.{nd + 3}g}")
+
+
+def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: list, notes: list) -> tuple[dict, dict]:
+    """The isp_sim profile dict (format version 1) and the cross-ISO fit record."""
+    isos = sorted(estimates)
+    f0 = sess.frames[0]
+    all_qd = all(bool(np.all(estimates[i].dark.quant_dominated)) for i in isos)
+    law_name = "gaussian" if all_qd else "tukey_lambda"
+    pts = []
+    for iso in isos:
+        e = estimates[iso]
+        d = e.dark
+        lf = [l for l in d.laws]
+        quality = {
+            "ptc_r2": _r([f.r2 for f in e.ptc]), "ptc_chi2_red": _r([f.chi2_red for f in e.ptc]),
+            "ptc_max_rel_residual": _r([f.max_rel_residual for f in e.ptc]), "ptc_n_tiles": [f.n_tiles for f in e.ptc],
+            "ptc_free_intercept_K": _r([f.K if f else None for f in e.ptc_free]),
+            "ppcc_tukey": _r([l.ppcc_tukey if l else None for l in lf]),
+            "ppcc_gaussian": _r([l.ppcc_gauss if l else None for l in lf]),
+            "kl_tukey": _r([l.kl_tukey if l else None for l in lf]),
+            "kl_gaussian": _r([l.kl_gauss if l else None for l in lf]),
+            "quantisation_dominated": [bool(x) for x in d.quant_dominated],
+            "dsnu": _r(d.dsnu) if d.dsnu is not None else None, "dsnu_removed": bool(d.dsnu_removed),
+            "n_dark": len(e.dark_files), "n_flat_pairs": len(e.flat_pairs), "dark_pixels_per_channel": _r(d.n_pixels),
+            "gaussian_read_std": _r(d.read_std),
+            "dng_noise_profile": _r(e.dng_measured),
+        }
+        if e.dng_compare:
+            quality["dng_noise_profile_tag"] = _r(e.dng_compare.get("tag"))
+            quality["dng_tag_S_rel_diff"] = _r(e.dng_compare.get("S_rel_diff"))
+            quality["dng_tag_O_rel_diff"] = _r(e.dng_compare.get("O_rel_diff"))
+        tk = law_name == "tukey_lambda"
+        pts.append({
+            "iso": float(iso), "K": _r(e.K), "read_law": law_name,
+            "read_lambda": _r(e.law["read_lambda"]) if tk else [None] * 4,
+            "read_scale": _r(e.law["read_scale"]) if tk else [None] * 4,
+            "read_std": _r(e.law["read_std"] if tk else d.read_std), "row_std": _r(d.row_std),
+            "bias": _r(d.bias),
+            "uncertainty": {"K": _r(e.K_err), "read_std": _r(d.read_std_err), "row_std": _r(d.row_std_err),
+                            "bias": _r(d.bias_err)},
+            "quality": quality,
+        })
+    kmean = np.array([float(np.exp(np.mean(np.log(p["K"])))) for p in pts])
+    kmean_err = np.array([float(np.sqrt(np.mean((np.asarray(p["uncertainty"]["K"]) / np.asarray(p["K"])) ** 2) / 4)) * km
+                          for p, km in zip(pts, kmean)])
+    cross: dict = {"k_vs_iso": crossiso.fit_k_vs_iso(np.array(isos), kmean, kmean_err)}
+    scale = np.array([float(np.exp(np.mean(np.log(p["read_scale"])))) if law_name == "tukey_lambda" else np.nan for p in pts])
+    rstd = np.array([float(np.exp(np.mean(np.log(np.maximum(p["read_std"], 1e-9))))) for p in pts])
+    gstd = np.array([float(np.exp(np.mean(np.log(np.maximum(estimates[i].dark.read_std, 1e-9))))) for i in isos])
+    row = np.array([p["row_std"] for p in pts])
+    models: dict = {}
+    tk_sel = np.array([not bool(np.all(estimates[i].dark.quant_dominated)) for i in isos])
+    fits = {}
+    if law_name == "tukey_lambda" and tk_sel.sum() >= 2:
+        fits["read_scale"] = crossiso.fit_loglinear(kmean[tk_sel], scale[tk_sel])
+    fits["gaussian_read_std"] = crossiso.fit_loglinear(kmean, gstd)
+    if np.all(row > 0):
+        fits["row_std"] = crossiso.fit_loglinear(kmean, row)
+    elif np.any(row > 0):
+        notes.append("row noise is zero at some ISOs: no row-noise line fitted")
+    for k, f in fits.items():
+        if f is not None:
+            models[k] = f.to_model("mean")
+    lams = [float(l) for i, p in zip(isos, pts) if law_name == "tukey_lambda"
+            for l, qd in zip(p["read_lambda"], estimates[i].dark.quant_dominated) if not qd]
+    if lams:
+        models["read_lambdas"] = _r(lams)
+    models["biases"] = [p["bias"] for p in pts]
+    brk = cross["k_vs_iso"].get("break")
+    if brk:
+        lo = np.array(isos) <= brk["iso_below"]
+        seg = {}
+        for nm, sel in (("low", lo), ("high", ~lo)):
+            f = crossiso.fit_loglinear(kmean[sel], rstd[sel])
+            seg[nm] = f.to_model("mean") if f else None
+        cross["k_vs_iso"]["read_std_segments"] = seg
+        msgs.append(f"K vs ISO changes law between ISO {brk['iso_below']:g} and {brk['iso_above']:g} "
+                    "(a dual-conversion-gain switch or a gain-table change): the profile interpolates the measured "
+                    "points; the cross-ISO lines are fitted over all points and per segment in models.k_vs_iso")
+    cross["read_std_line"] = models.get("gaussian_read_std")
+    cross["read_scale_line"] = models.get("read_scale")
+    cross["row_std_line"] = models.get("row_std")
+    models["k_vs_iso"] = _r_tree(cross["k_vs_iso"])
+    mt = [f.mtime for f in sess.frames if f.mtime]
+    iso_fmt = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")
+    used = sorted({p for e in estimates.values() for p in e.dark_files} |
+                  {p for e in estimates.values() for pr in e.flat_pairs for p in pr})
+    rel = []
+    for p in used:
+        try:
+            rel.append(str(Path(p).relative_to(root)))
+        except ValueError:
+            rel.append(str(p))
+    camera = f0.camera or "unknown camera"
+    d = {
+        "format": "isp_sim.noise_profile", "version": 1,
+        "name": name or _snake(f0.camera or root.name),
+        "description": f"{camera}: noise calibrated from {len(used)} dark/flat raw frames by calibration.calibrate",
+        "sensor": {"camera": camera, "pattern": f0.pattern, "bit_depth": max(8, int(math.ceil(math.log2(f0.white_level + 1)))),
+                   "white_level": int(f0.white_level), "black_level": _r(f0.black_level),
+                   "width": int(f0.shape[1]), "height": int(f0.shape[0]),
+                   "assumptions": ["read noise is the temporal noise after removing the dark fixed pattern and row means"
+                                   " (DSNU reported separately in points[].quality.dsnu)"]},
+        "index": "iso", "iso_range": [float(isos[0]), float(isos[-1])],
+        "k_range": [float(kmean.min()), float(kmean.max())] if kmean.min() != kmean.max() else [float(kmean[0])] * 2,
+        "default_read_law": law_name, "points": pts, "models": models,
+        "provenance": {"source": f"calibration.calibrate of {root}", "tool": _tool_version(),
+                       "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                       "captured": [iso_fmt(min(mt)), iso_fmt(max(mt))] if mt else None,
+                       "layout": sess.layout, "files": rel, "n_files": len(rel),
+                       "skipped": [{"file": p, "reason": r} for p, r in sess.skipped],
+                       "warnings": list(msgs), "notes": list(notes),
+                       "dng_noise_profile": "per ISO in points[].quality: (S, O) for R, G, B with S = K/(W-B), "
+                                            "O = (read_std^2 + row_std^2 + 1/12)/(W-B)^2; Gr and Gb merged by "
+                                            "averaging their S and O"},
+    }
+    return d, cross
+
+
+def _r_tree(x):
+    if isinstance(x, dict):
+        return {k: _r_tree(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_r_tree(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return _r(x)
+    return x
