@@ -188,6 +188,10 @@ class NoiseProfile:
                                 std=p.read_std, row=p.row_std, bias=p.bias, note="single-point profile: K scaled with ISO")
         j = min(max(j, 1), len(isos) - 1)
         a, b = self._point_params(pts[j - 1], read_law), self._point_params(pts[j], read_law)
+        if a.read_law != b.read_law:
+            # a Gaussian point next to a Tukey-lambda one (e.g. a quantisation-dominated low ISO):
+            # interpolate the Tukey law, writing the Gaussian as its nearest Tukey-lambda (shape 0.1349)
+            a, b = (_as_tukey(a) if a.read_law == "gaussian" else a), (_as_tukey(b) if b.read_law == "gaussian" else b)
         t = (math.log(iso) - math.log(isos[j - 1])) / (math.log(isos[j]) - math.log(isos[j - 1]))
 
         def loglin(x, y):
@@ -315,6 +319,17 @@ class NoiseProfile:
         lo, hi = self.k_range
         vals = values if values is not None else np.geomspace(lo, hi, 6)
         return [self.at_k(float(v)) for v in vals]
+
+
+GAUSSIAN_TUKEY_LAMBDA = 0.1349  # the Tukey-lambda shape closest to a normal law (Joiner & Rosenblatt 1971)
+
+
+def _as_tukey(p: NoiseParams) -> NoiseParams:
+    lam = np.full(4, GAUSSIAN_TUKEY_LAMBDA)
+    scale = p.read_std / tukey_lambda_std(GAUSSIAN_TUKEY_LAMBDA)
+    return NoiseParams(K=p.K, read_law="tukey_lambda", read_lambda=lam, read_scale=scale, read_std=p.read_std,
+                       row_std=p.row_std, bias=p.bias, black_level=p.black_level, white_level=p.white_level,
+                       iso=p.iso, extra=p.extra)
 
 
 def _validate(d: Any, source: str) -> dict:

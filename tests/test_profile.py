@@ -193,3 +193,18 @@ def test_noise_params_validation_and_dng_profile():
     with pytest.raises(ValueError, match="read_law"):
         NoiseParams(K=1, read_law="poisson", read_lambda=0, read_scale=1, read_std=1,
                     row_std=0, bias=0, black_level=64, white_level=1023)
+
+
+def test_interpolation_between_gaussian_and_tukey_points():
+    d = load_profile("mi_note10").to_dict()
+    d["points"] = d["points"][:3]
+    d["iso_range"] = [d["points"][0]["iso"], d["points"][-1]["iso"]]
+    g = d["points"][0]
+    g.update(read_law="gaussian", read_lambda=[None] * 4, read_scale=[None] * 4)
+    p = NoiseProfile.from_dict(d)
+    assert p.at_iso(800).read_law == "gaussian"
+    mid = p.at_iso(850)
+    assert mid.read_law == "tukey_lambda"
+    assert 0.09 < mid.read_lambda[0] < 0.1349
+    lo, hi = p.at_iso(800).read_std[0], p.at_iso(900).read_std[0]
+    assert min(lo, hi) <= mid.read_std[0] <= max(lo, hi)
