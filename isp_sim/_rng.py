@@ -9,7 +9,7 @@ thread computes it or in which order: output is bit-identical for any numba
 thread count. Keys come from :class:`numpy.random.SeedSequence`.
 
 Samplers here are exact methods driven by these uniforms: Poisson by inversion
-(mean < 10) and by PTRS transformed rejection (Hoermann, "The transformed
+(mean < 22) and by PTRS transformed rejection (Hoermann, "The transformed
 rejection method for generating Poisson random variables", Insurance:
 Mathematics and Economics 12, 1993; the method numpy uses), Tukey-lambda by its
 inverse CDF, and normals by Box-Muller.
@@ -97,22 +97,29 @@ def tukey_lambda_fast(u, lam, lut):
 _INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)
 
 
+_INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)
+INVERSION_MAX = 22.0  # below this mean sequential inversion is faster than PTRS (measured here)
+
+
 @njit(cache=True)
 def poisson(lam, key, counter):
-    """Exact Poisson(lam) draw using uniforms from ``counter`` upwards (at most 2**16 - 1 draws)."""
+    """Exact Poisson(lam) draw using uniforms from ``counter`` upwards (at most 2**16 - 1 draws).
+
+    Mean below 22: inversion by sequential search with one uniform (pmf by the recurrence
+    p_k = p_(k-1) * lam / k, with a table of 1/k); above: PTRS transformed rejection.
+    """
     if lam <= 0.0:
         return 0.0
-    if lam < 10.0:
-        # inversion by sequential search
+    if lam < INVERSION_MAX:
         u = uniform(key, counter)
         p = math.exp(-lam)
-        f = p
+        u -= p
         k = 0
         inv = _INV_INT
-        while u > f and k < 1000:
+        while u > 0.0 and k < 1000:
+            p *= lam * inv[k]
             k += 1
-            p *= lam * inv[k - 1]
-            f += p
+            u -= p
         return float(k)
     slam = math.sqrt(lam)
     b = 0.931 + 2.53 * slam

@@ -20,11 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .cfa import check_pattern
+from .cfa import channel_map, check_pattern
 from .errors import InputError, InputTypeError
-from .noise import add_noise
+from .noise import _add_noise, add_noise
 from .params import NoiseParams
-from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, as_srgb, check_wb, process, unprocess
+from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, _process, _unprocess, as_srgb, check_wb
 from .profile import NoiseProfile, load_profile
 
 PARAMS_FORMAT = "isp_sim.degrade_params"
@@ -129,13 +129,17 @@ def _sample_wb(rng: np.random.Generator, wb_range) -> np.ndarray:
     return np.array([rng.uniform(rlo, rhi), 1.0, rng.uniform(blo, bhi)])
 
 
-def _one(x: np.ndarray, profile: NoiseProfile, p: DegradeParams):
+def _one(x: np.ndarray, p: DegradeParams):
+    """One checked float32 image through the three stages (the public functions' checks are done once)."""
     n = p.noise
-    clean = unprocess(x, pattern=p.pattern, wb=p.wb, settings=p.settings, black_level=n.black_level,
-                      white_level=n.white_level)
-    raw = add_noise(clean, n, p.pattern, key=p.noise_key)
-    img = process(raw, pattern=p.pattern, wb=p.wb, settings=p.settings, black_level=n.black_level,
-                  white_level=n.white_level)
+    g = np.asarray(p.wb, dtype=np.float64)
+    scale = n.white_level - n.black_level
+    clean = _unprocess(x, p.pattern, g, p.settings, n.black_level, scale)
+    if p.settings.ccm is not None:  # only an inverse CCM can push the clean signal below black
+        raw = add_noise(clean, n, p.pattern, key=p.noise_key)
+    else:
+        raw = _add_noise(clean, n, channel_map(p.pattern), p.noise_key)
+    img = _process(raw, p.pattern, g, p.settings, n.black_level, scale)
     return img, raw, clean
 
 
@@ -200,7 +204,7 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str, *, iso=None, k: float 
             key = int(ss_noise.generate_state(1, dtype=np.uint64)[0])
             plist.append(DegradeParams(noise=noise, wb=gains, settings=settings, pattern=pattern, noise_key=key,
                                        profile=profile.name, seed=_seed_record(ss)))
-    outs = [_one(xs[i], profile, plist[i]) for i in range(n)]
+    outs = [_one(np.ascontiguousarray(xs[i]), plist[i]) for i in range(n)]
     if not batch:
         img_o, raw, clean = outs[0]
         return DegradeResult(image=img_o, raw=raw, raw_clean=clean, params=plist[0])

@@ -18,7 +18,7 @@ with the count of such pixels.
 
 Randomness is counter-based (:mod:`isp_sim._rng`): same key, same bits,
 whatever the numba thread count. Poisson draws are exact (inversion below a
-mean of 10, PTRS above); Tukey-lambda draws use the inverse CDF, tabulated on
+mean of 22, PTRS above); Tukey-lambda draws use the inverse CDF, tabulated on
 u in [1/32, 31/32] (interpolation error < 5e-6 of the scale for shapes in [-0.15, 0.2]) and exact in the
 tails.
 """
@@ -145,14 +145,19 @@ def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB",
                           "their shot noise is computed for a zero signal", RuntimeWarning, stacklevel=2)
     if key is None:
         key = key_from_seed(seed)
+    src = raw_clean if raw_clean.dtype in (np.float32, np.float64) else raw_clean.astype(np.float64)
+    return _add_noise(np.ascontiguousarray(src), params, cmap, key)
+
+
+def _add_noise(src: np.ndarray, params: NoiseParams, cmap: np.ndarray, key: int) -> np.ndarray:
+    """:func:`add_noise` on checked arguments (contiguous float mosaic, 2x2 channel map, int key)."""
     k_shot, k_read, k_row = noise_keys(key)
-    rows = _row_offsets(raw_clean.shape[0], params.row_std, k_row)
+    rows = _row_offsets(src.shape[0], params.row_std, k_row)
     law = _LAW_CODES[params.read_law]
     lam = np.nan_to_num(params.read_lambda, nan=0.0)
     scale = np.nan_to_num(params.read_scale, nan=0.0)
-    src = raw_clean if raw_clean.dtype in (np.float32, np.float64) else raw_clean.astype(np.float64)
-    out = np.empty(raw_clean.shape, dtype=np.uint16)
+    out = np.empty(src.shape, dtype=np.uint16)
     lut = _tukey_luts(tuple(lam.tolist())) if law == 0 else np.zeros((4, 2))
-    _noise_kernel(np.ascontiguousarray(src), cmap, params.black_level, params.K, law, lam, lut, scale,
+    _noise_kernel(src, cmap, params.black_level, params.K, law, lam, lut, scale,
                   params.read_std, rows, params.bias, params.white_level, k_shot, k_read, out)
     return out

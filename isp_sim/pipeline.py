@@ -171,16 +171,18 @@ def unprocess(img: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (
     -------
     float32 (H, W) mosaic, or (H, W, 3) when ``mosaic=False``.
     """
-    x = as_srgb(img)
-    g = check_wb(wb)
     black, scale = _levels(black_level, white_level)
+    return _unprocess(as_srgb(img), check_pattern(pattern), check_wb(wb), settings, black, scale, mosaic)
+
+
+def _unprocess(x, pattern, g, settings, black, scale, mosaic=True):
+    """:func:`unprocess` on checked arguments (float32 image, canonical pattern, (3,) gains, (4,) levels)."""
     _, m_inv, use = settings._ccm_arrays()
     lut = settings._luts()[0]
     if not mosaic:
         out = np.empty(x.shape, dtype=np.float32)
         K.unprocess_planes(x, 1.0 / g, m_inv, use, lut, settings.tone_curve, _planes3(black), _planes3(scale), out)
         return out
-    pattern = check_pattern(pattern)
     out = np.empty(x.shape[:2], dtype=np.float32)
     K.unprocess_mosaic(x, rgb_map(pattern), channel_map(pattern), 1.0 / g, m_inv, use, lut, settings.tone_curve,
                        black, scale, out)
@@ -203,15 +205,18 @@ def process(raw: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (1.
         raise InputError("raw contains NaN or inf values")
     if min(raw.shape[:2]) < 2:
         raise InputError(f"raw must be at least 2x2 pixels, got {raw.shape}")
-    g = check_wb(wb)
     black, scale = _levels(black_level, white_level)
     src = raw if raw.dtype in (np.float32, np.float64, np.uint16) else raw.astype(np.float64)
-    src = np.ascontiguousarray(src)
+    return _process(np.ascontiguousarray(src), check_pattern(pattern), check_wb(wb), settings, black, scale)
+
+
+def _process(raw, pattern, g, settings, black, scale):
+    """:func:`process` on checked arguments (contiguous uint16/float32/float64 raw)."""
+    src = raw
     if raw.ndim == 3:
         rgb = np.empty(raw.shape, dtype=np.float32)
         K.normalize_planes(src, _planes3(black), 1.0 / _planes3(scale), g, rgb)
     else:
-        pattern = check_pattern(pattern)
         cfa = np.empty(raw.shape, dtype=np.float32)
         K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
         rgb = demosaic(cfa, pattern, method=settings.demosaic)

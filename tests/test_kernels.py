@@ -40,7 +40,7 @@ def test_uniforms_are_uniform_and_independent():
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01
 
 
-@pytest.mark.parametrize("lam", [0.3, 4.0, 9.99, 10.0, 37.0, 900.0])
+@pytest.mark.parametrize("lam", [0.003, 0.3, 4.0, 9.99, 21.99, 22.0, 37.0, 900.0])
 def test_poisson_sampler_matches_the_law(lam):
     key = np.uint64(42)
     n = 40_000
