@@ -32,6 +32,12 @@ def _fig(w=7.0, h=4.5, n=1, m=1):
 
 
 def _save(fig, path: Path) -> Path:
+    from matplotlib.ticker import NullFormatter
+
+    for a in fig.axes:  # log axes: label decades only, minor labels collide
+        for axis in (a.xaxis, a.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     fig.savefig(path)
     return path
