@@ -177,6 +177,10 @@ SUBCOMMANDS: list[tuple[str, AddParser]] = [
     ("restore", _add_restore),
     ("convert-release", _add_convert),
     ("info", _add_info),
+    ("train", _lazy("d2hnet.train_cli", "add_train_parser")),
+    ("validate", _lazy("d2hnet.train_cli", "add_validate_parser")),
+    ("synth", _lazy("d2hnet.train_cli", "add_synth_parser")),
+    ("make-val", _lazy("d2hnet.train_cli", "add_make_val_parser")),
 ]
 
 

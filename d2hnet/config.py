@@ -1,0 +1,283 @@
+"""The training config: one TOML (or YAML, or JSON) file, validated completely before anything runs.
+
+Load with :func:`load_config` (TOML through the standard library's
+``tomllib`` on Python >= 3.11, ``tomli`` on 3.10; YAML only through
+``yaml.safe_load`` when PyYAML is installed; JSON always). Unknown sections
+or keys, wrong types, out-of-range values and missing folders are errors
+(:class:`ConfigError`) that name the key and say what is allowed. Every key
+has a default (the paper's); only ``data.train_dir`` and ``run.out_dir`` are
+required. The validated config is written to the run folder as
+``config.json`` (and the original file is copied there).
+
+Relative paths in the file are relative to the file's folder.
+
+Sections and keys (defaults in brackets)::
+
+    [run]     out_dir (required), seed [0], device ["auto"], amp ["auto": bf16 on CUDA, off on CPU; "off", "bf16", "fp16"],
+              deterministic [true], num_workers [4], log_every [20 steps], ckpt_every [500 steps; 0 = per epoch only],
+              val_every [1 epoch; 0 = never], progress [true], tensorboard [true: when installed]
+    [data]    train_dir (required), layout ["auto"|"d2"|"generic"], val_dir ["": no validation],
+              long_suffixes [["long2","long4","long6","long8"]], max_val [0 = all]
+    [noise]   profile ["mi_note10"; the CLI's --profile wins], iso_mode ["paper"|"release"], iso_ratio [8.0],
+              long_iso [[1000, 4000]], short_iso [[6400, 12800]], wb_r [[1.9, 2.4]], wb_b [[1.5, 1.9]]
+    [augment] ia_p [0.3], ia_gammas [1/0.6 ... 1/0.9], ca_p [0.5], ca_a [[0.3, 0.6]], ca_b [[0.001, 0.01]],
+              cutnoise_p [0.3], cutnoise_t_p [0.3], cutnoise_size [120]
+    [varmap]  enabled [true], window [16], percentile [5.0], squares_per_image [1000], extra_ratio [1.67 extra patches
+              per tuple: 9453 / 5661 as in the paper], extra [-1: use extra_ratio]
+    [model]   deblurnet {ngf, n_res, n_res2}, enhancenet {ngf, n_res, n_res2, deformable_groups, offset_channels}
+    [phase1]  epochs [100], lr [1e-4], betas [[0.5, 0.999]], lr_step [50 epochs], lr_gamma [0.5], batch_size [2],
+              crop [1024], scale [2], l1_weight [1.0], max_steps [0 = no limit; for tests and smoke runs]
+    [phase2]  the same keys (epochs 150, lr 5e-5) plus patch [256], patches [2], deblur_checkpoint [""]
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from isp_sim.errors import IspSimError
+
+from .data.augment import IA_GAMMAS
+from .data.layout import LAYOUTS, LONG_SUFFIXES
+from .models.pair import DEFAULT_CONFIG
+
+__all__ = ["ConfigError", "DEFAULTS", "load_config", "validate_config", "read_config_file"]
+
+
+class ConfigError(IspSimError, ValueError):
+    """A training config that is malformed, has unknown keys or bad values, or names missing paths."""
+
+
+_PHASE = {"epochs": 100, "lr": 1e-4, "betas": [0.5, 0.999], "lr_step": 50, "lr_gamma": 0.5, "batch_size": 2,
+          "crop": 1024, "scale": 2, "l1_weight": 1.0, "max_steps": 0}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "run": {"out_dir": None, "seed": 0, "device": "auto", "amp": "auto", "deterministic": True, "num_workers": 4,
+            "log_every": 20, "ckpt_every": 500, "val_every": 1, "progress": True, "tensorboard": True},
+    "data": {"train_dir": None, "layout": "auto", "val_dir": "", "long_suffixes": list(LONG_SUFFIXES), "max_val": 0},
+    "noise": {"profile": "mi_note10", "iso_mode": "paper", "iso_ratio": 8.0, "long_iso": [1000.0, 4000.0],
+              "short_iso": [6400.0, 12800.0], "wb_r": [1.9, 2.4], "wb_b": [1.5, 1.9]},
+    "augment": {"ia_p": 0.3, "ia_gammas": list(IA_GAMMAS), "ca_p": 0.5, "ca_a": [0.3, 0.6], "ca_b": [0.001, 0.01],
+                "cutnoise_p": 0.3, "cutnoise_t_p": 0.3, "cutnoise_size": 120},
+    "varmap": {"enabled": True, "window": 16, "percentile": 5.0, "squares_per_image": 1000, "extra_ratio": 9453 / 5661,
+               "extra": -1},
+    "model": copy.deepcopy(DEFAULT_CONFIG),
+    "phase1": dict(_PHASE),
+    "phase2": {**_PHASE, "epochs": 150, "lr": 5e-5, "lr_step": 50, "patch": 256, "patches": 2, "deblur_checkpoint": ""},
+}
+
+
+def _err(key: str, msg: str) -> ConfigError:
+    return ConfigError(f"config key {key}: {msg}")
+
+
+def _num(key, v, lo=None, hi=None, integer=False, lo_open=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        raise _err(key, f"must be {'an integer' if integer else 'a number'}, got {v!r}")
+    if not math.isfinite(v):
+        raise _err(key, f"must be finite, got {v!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise _err(key, f"must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+    if hi is not None and v > hi:
+        raise _err(key, f"must be <= {hi}, got {v!r}")
+    return v
+
+
+def _range(key, v, lo=None, hi=None):
+    if not (isinstance(v, (list, tuple)) and len(v) == 2):
+        raise _err(key, f"must be a [low, high] pair, got {v!r}")
+    a, b = (_num(key, x, lo, hi) for x in v)
+    if a > b:
+        raise _err(key, f"low must be <= high, got {list(v)}")
+    return [float(a), float(b)]
+
+
+def _choice(key, v, allowed):
+    if v not in allowed:
+        raise _err(key, f"must be one of {list(allowed)}, got {v!r}")
+    return v
+
+
+def _bool(key, v):
+    if not isinstance(v, bool):
+        raise _err(key, f"must be true or false, got {v!r}")
+    return v
+
+
+def _str(key, v):
+    if not isinstance(v, str):
+        raise _err(key, f"must be a string, got {v!r}")
+    return v
+
+
+def _prob(key, v):
+    return float(_num(key, v, 0.0, 1.0))
+
+
+def _check_phase(name: str, p: dict) -> None:
+    k = f"{name}."
+    _num(k + "epochs", p["epochs"], 1, integer=True)
+    p["lr"] = float(_num(k + "lr", p["lr"], 0.0, lo_open=True))
+    p["betas"] = _range(k + "betas", p["betas"], 0.0, 0.999999)
+    _num(k + "lr_step", p["lr_step"], 1, integer=True)
+    p["lr_gamma"] = float(_num(k + "lr_gamma", p["lr_gamma"], 0.0, 1.0, lo_open=True))
+    _num(k + "batch_size", p["batch_size"], 1, integer=True)
+    _num(k + "scale", p["scale"], 1, integer=True)
+    _num(k + "crop", p["crop"], 4 * p["scale"], integer=True)
+    if p["crop"] % (4 * p["scale"]):
+        raise _err(k + "crop", f"must be a multiple of 4 x scale = {4 * p['scale']}, got {p['crop']}")
+    p["l1_weight"] = float(_num(k + "l1_weight", p["l1_weight"], 0.0, lo_open=True))
+    _num(k + "max_steps", p["max_steps"], 0, integer=True)
+    if name == "phase2":
+        _num(k + "patch", p["patch"], 16, p["crop"], integer=True)
+        if p["patch"] % 16:
+            raise _err(k + "patch", f"must be a multiple of 16 (EnhanceNet), got {p['patch']}")
+        _num(k + "patches", p["patches"], 1, integer=True)
+        _str(k + "deblur_checkpoint", p["deblur_checkpoint"])
+
+
+def validate_config(raw: Any, base_dir: str | os.PathLike = ".", *, check_paths: bool = True) -> dict[str, Any]:
+    """Check a config dict; return a full copy with defaults filled in and paths made absolute.
+
+    ``base_dir``: folder that relative paths are relative to. ``check_paths``:
+    also check that ``data.train_dir`` (and ``val_dir``, ``deblur_checkpoint``
+    when given) exist.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config must be a table/mapping of sections {sorted(DEFAULTS)}, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"config: unknown section(s) {unknown}; allowed: {sorted(DEFAULTS)}")
+    cfg = copy.deepcopy(DEFAULTS)
+    for sec, given in raw.items():
+        if not isinstance(given, dict):
+            raise ConfigError(f"config section [{sec}] must be a table, got {type(given).__name__}")
+        if sec == "model":
+            from .models.pair import validate_config as validate_model
+
+            try:
+                cfg["model"] = validate_model(given)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"config section [model]: {exc}") from None
+            continue
+        bad = sorted(set(given) - set(DEFAULTS[sec]))
+        if bad:
+            raise ConfigError(f"config section [{sec}]: unknown key(s) {bad}; allowed: {sorted(DEFAULTS[sec])}")
+        cfg[sec].update(copy.deepcopy(given))
+    base = Path(base_dir)
+
+    r = cfg["run"]
+    if r["out_dir"] is None:
+        raise _err("run.out_dir", "is required (the run folder: checkpoints, logs, the config copy)")
+    r["out_dir"] = str((base / _str("run.out_dir", r["out_dir"])).resolve())
+    _num("run.seed", r["seed"], 0, 2**63 - 1, integer=True)
+    _str("run.device", r["device"])
+    _choice("run.amp", r["amp"], ("auto", "off", "bf16", "fp16"))
+    for k in ("deterministic", "progress", "tensorboard"):
+        _bool(f"run.{k}", r[k])
+    for k in ("num_workers", "log_every", "ckpt_every", "val_every"):
+        _num(f"run.{k}", r[k], 0 if k != "log_every" else 1, integer=True)
+
+    d = cfg["data"]
+    if d["train_dir"] is None:
+        raise _err("data.train_dir", "is required (folder of training tuples; make some with `d2hnet synth`)")
+    d["train_dir"] = str((base / _str("data.train_dir", d["train_dir"])).resolve())
+    _choice("data.layout", d["layout"], LAYOUTS)
+    if _str("data.val_dir", d["val_dir"]):
+        d["val_dir"] = str((base / d["val_dir"]).resolve())
+    ls = d["long_suffixes"]
+    if not (isinstance(ls, list) and ls and all(s in (*LONG_SUFFIXES, "long") for s in ls)):
+        raise _err("data.long_suffixes", f"must be a non-empty list from {[*LONG_SUFFIXES, 'long']}, got {ls!r}")
+    _num("data.max_val", d["max_val"], 0, integer=True)
+
+    n = cfg["noise"]
+    _str("noise.profile", n["profile"])
+    _choice("noise.iso_mode", n["iso_mode"], ("paper", "release"))
+    n["iso_ratio"] = float(_num("noise.iso_ratio", n["iso_ratio"], 1.0))
+    for k in ("long_iso", "short_iso"):
+        n[k] = _range(f"noise.{k}", n[k], 0.0)
+    for k in ("wb_r", "wb_b"):
+        n[k] = _range(f"noise.{k}", n[k], 0.0)
+
+    a = cfg["augment"]
+    for k in ("ia_p", "ca_p", "cutnoise_p", "cutnoise_t_p"):
+        a[k] = _prob(f"augment.{k}", a[k])
+    g = a["ia_gammas"]
+    if not (isinstance(g, list) and g):
+        raise _err("augment.ia_gammas", f"must be a non-empty list of positive numbers, got {g!r}")
+    a["ia_gammas"] = [float(_num("augment.ia_gammas", x, 0.0, lo_open=True)) for x in g]
+    a["ca_a"] = _range("augment.ca_a", a["ca_a"], 0.0)
+    a["ca_b"] = _range("augment.ca_b", a["ca_b"], -1.0, 1.0)
+    _num("augment.cutnoise_size", a["cutnoise_size"], 1, integer=True)
+
+    v = cfg["varmap"]
+    _bool("varmap.enabled", v["enabled"])
+    _num("varmap.window", v["window"], 2, integer=True)
+    v["percentile"] = float(_num("varmap.percentile", v["percentile"], 0.0, 100.0, lo_open=True))
+    _num("varmap.squares_per_image", v["squares_per_image"], 1, integer=True)
+    v["extra_ratio"] = float(_num("varmap.extra_ratio", v["extra_ratio"], 0.0))
+    _num("varmap.extra", v["extra"], -1, integer=True)
+
+    for ph in ("phase1", "phase2"):
+        _check_phase(ph, cfg[ph])
+    dc = cfg["phase2"]["deblur_checkpoint"]
+    if dc:
+        cfg["phase2"]["deblur_checkpoint"] = str((base / dc).resolve())
+
+    if check_paths:
+        for key, p in (("data.train_dir", d["train_dir"]), ("data.val_dir", d["val_dir"])):
+            if p and not Path(p).is_dir():
+                raise _err(key, f"folder {p!r} does not exist")
+        if dc and not Path(cfg["phase2"]["deblur_checkpoint"]).is_file():
+            raise _err("phase2.deblur_checkpoint", f"file {cfg['phase2']['deblur_checkpoint']!r} does not exist")
+    return cfg
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a ``.toml``, ``.yaml``/``.yml`` (safe loader) or ``.json`` file into a dict (not yet validated)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    suffix = p.suffix.lower()
+    text = p.read_text(encoding="utf-8")
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                try:
+                    import tomli as tomllib  # type: ignore[no-redef]
+                except ModuleNotFoundError:
+                    raise ConfigError("reading TOML on Python 3.10 needs tomli: pip install tomli") from None
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ModuleNotFoundError:
+                raise ConfigError("YAML configs need PyYAML (pip install pyyaml); or write the config as TOML") from None
+            data = yaml.safe_load(text)
+            return data if data is not None else {}
+        if suffix == ".json":
+            return json.loads(text)
+    except ConfigError:
+        raise
+    except Exception as exc:  # parser errors of three libraries
+        raise ConfigError(f"{p}: cannot parse: {exc}") from None
+    raise ConfigError(f"{p}: unsupported config format {suffix!r}; use .toml, .yaml/.yml or .json")
+
+
+def load_config(path: str | os.PathLike, *, overrides: dict[str, dict[str, Any]] | None = None,
+                check_paths: bool = True) -> dict[str, Any]:
+    """Read and validate a config file; ``overrides`` (``{section: {key: value}}``) win over the file."""
+    raw = read_config_file(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a table of sections, got {type(raw).__name__}")
+    for sec, kv in (overrides or {}).items():
+        if not isinstance(raw.get(sec, {}), dict):
+            break
+        raw.setdefault(sec, {}).update(kv)
+    return validate_config(raw, Path(path).resolve().parent, check_paths=check_paths)

@@ -1,0 +1,76 @@
+"""Training-time augmentations of D2HNet (D2HNET_SPEC.md, "Data processing", paper Fig. 4).
+
+Each is a function of numpy float32 sRGB images ``(H, W, 3)`` in [0, 1] and a
+:class:`numpy.random.Generator`; each returns new arrays (inputs untouched)
+and whether it fired, so tests can count how often it fires.
+
+- :func:`illumination_adjust` (IA, p = 0.3): ``u -> max(u, 1e-8) ** g`` for
+  the short, long and ground truth alike, ``g`` from ``1/{0.6, 0.7, 0.75, 0.8, 0.9}``
+  (darkens the scene; the release never applies it).
+- :func:`color_adjust` (CA, p = 0.5, short only, before noise):
+  ``s -> clip(a * s + b, 0, 1)``, ``a ~ U(0.3, 0.6)``, ``b ~ U(0.001, 0.01)``.
+- :func:`cut_noise` (p = 0.3): a ``size x size`` square (120 in the paper;
+  the release used 120x240 by mistake) of the noisy input replaced by the
+  ground truth. Phase 2 applies it to DeblurNet's output ``t`` as well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["IA_GAMMAS", "illumination_adjust", "color_adjust", "cut_noise_box", "cut_noise"]
+
+IA_GAMMAS = (1 / 0.6, 1 / 0.7, 1 / 0.75, 1 / 0.8, 1 / 0.9)
+
+
+def _fires(rng: np.random.Generator, p: float) -> bool:
+    # Always draw, so the stream of later draws does not depend on earlier outcomes' branches.
+    return bool(rng.random() < p)
+
+
+def illumination_adjust(images: list[np.ndarray], rng: np.random.Generator, p: float = 0.3,
+                        gammas=IA_GAMMAS) -> tuple[list[np.ndarray], bool]:
+    """IA: with probability ``p`` raise every image in ``images`` to the same random power ``g`` from ``gammas``."""
+    fire = _fires(rng, p)
+    g = float(gammas[int(rng.integers(len(gammas)))])
+    if not fire:
+        return images, False
+    return [np.power(np.maximum(u, 1e-8), g, dtype=np.float32) for u in images], True
+
+
+def color_adjust(short: np.ndarray, rng: np.random.Generator, p: float = 0.5, a_range=(0.3, 0.6),
+                 b_range=(0.001, 0.01)) -> tuple[np.ndarray, bool]:
+    """CA: with probability ``p`` map the (clean) short exposure to ``clip(a * s + b, 0, 1)``."""
+    fire = _fires(rng, p)
+    a = rng.uniform(*a_range)
+    b = rng.uniform(*b_range)
+    if not fire:
+        return short, False
+    return np.clip(short * np.float32(a) + np.float32(b), 0.0, 1.0).astype(np.float32), True
+
+
+def cut_noise_box(rng: np.random.Generator, height: int, width: int, p: float = 0.3,
+                  size: int = 120) -> tuple[int, int, int] | None:
+    """Draw a CutNoise square: ``(y, x, size)`` with probability ``p`` (inside the image), else None.
+
+    A square larger than the image is clipped to it.
+    """
+    if size < 1:
+        raise InputError(f"cutnoise size must be >= 1, got {size}")
+    fire = _fires(rng, p)
+    sh, sw = min(size, height), min(size, width)
+    y = int(rng.integers(0, height - sh + 1))
+    x = int(rng.integers(0, width - sw + 1))
+    return (y, x, min(sh, sw)) if fire else None
+
+
+def cut_noise(noisy: np.ndarray, gt: np.ndarray, box: tuple[int, int, int] | None) -> np.ndarray:
+    """Replace the square ``box = (y, x, size)`` of ``noisy`` (``(..., H, W, C)`` or ``(C, H, W)`` via views) by ``gt``."""
+    if box is None:
+        return noisy
+    y, x, s = box
+    out = noisy.copy()
+    out[y:y + s, x:x + s] = gt[y:y + s, x:x + s]
+    return out

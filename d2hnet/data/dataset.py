@@ -1,0 +1,290 @@
+"""PyTorch datasets: on-the-fly D2HNet training samples, and noisy validation sets made by :func:`make_val`.
+
+Training sample ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``:
+its random stream is ``numpy.random.default_rng(SeedSequence([seed, e, i]))``
+and every draw (long exposure, crop, IA, CA, ISO, WB, noise, CutNoise)
+comes from it in a fixed order. So DataLoader workers, their number and a
+resumed run all see exactly the same samples. Call :meth:`TrainDataset.set_epoch`
+(the trainer's sampler does) before iterating an epoch.
+
+Processing order (paper Fig. 4): random crop (same position for long,
+short, GT) -> IA (long, short, GT) -> CA (short) -> noise
+(:func:`~d2hnet.data.noise.degrade_pair`, shared WB) -> phase-specific:
+
+phase 1 (DeblurNet)
+    long, short and GT area-downsampled by ``scale`` (1024 -> 512); CutNoise
+    on the short input at the network's resolution (a ``cutnoise_size``
+    square of the 512 input).
+phase 2 (EnhanceNet)
+    full-resolution crops (the trainer runs the frozen DeblurNet on their
+    ``scale`` downsampled copy) plus ``patches`` positions of
+    ``patch x patch`` sub-crops and, per sub-crop, a CutNoise square for the
+    short input and one for DeblurNet's output ``t`` (``-1`` rows = not fired).
+
+Items are dicts of float32 CHW tensors ``long``, ``short``, ``gt`` and, in
+phase 2, int64 ``patch_yx (P, 2)``, ``cut_short (P, 3)``, ``cut_t (P, 3)``;
+``fired`` (float32 ``[ia, ca, cut_short, cut_t]``) says which augmentations fired.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from isp_sim.imageio import read_rgb, write_image
+
+from ..errors import InputError
+from .augment import IA_GAMMAS, color_adjust, cut_noise, cut_noise_box, illumination_adjust
+from .layout import TupleRecord, scan_dataset
+from .noise import degrade_pair
+from .varmap import BlurPatch
+
+__all__ = ["SampleSettings", "TrainDataset", "ValDataset", "make_val", "area_down", "worker_init_fn"]
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """How training samples are made (the trainer builds one from the config; defaults = paper)."""
+
+    phase: int = 1
+    crop: int = 1024
+    scale: int = 2
+    patch: int = 256
+    patches: int = 2
+    long_suffixes: tuple[str, ...] = ("long2", "long4", "long6", "long8")
+    ia_p: float = 0.3
+    ia_gammas: tuple[float, ...] = IA_GAMMAS
+    ca_p: float = 0.5
+    ca_a: tuple[float, float] = (0.3, 0.6)
+    ca_b: tuple[float, float] = (0.001, 0.01)
+    cutnoise_p: float = 0.3
+    cutnoise_t_p: float = 0.3
+    cutnoise_size: int = 120
+    iso_mode: str = "paper"
+    long_iso: tuple[float, float] = (1000.0, 4000.0)
+    short_iso: tuple[float, float] = (6400.0, 12800.0)
+    iso_ratio: float = 8.0
+    wb_r: tuple[float, float] = (1.9, 2.4)
+    wb_b: tuple[float, float] = (1.5, 1.9)
+    noise: bool = True
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """DataLoader worker setup: one numba thread per worker (workers already run in parallel)."""
+    import numba
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+
+
+def area_down(x: np.ndarray, s: int) -> np.ndarray:
+    """Area (box) downsampling of ``(H, W, C)`` by the integer ``s`` (H, W multiples of ``s``)."""
+    if s == 1:
+        return x
+    h, w, c = x.shape
+    return x.reshape(h // s, s, w // s, s, c).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _chw(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32))
+
+
+class TrainDataset(Dataset):
+    """Training samples from ``records`` (+ VarmapSelection ``blur_patches``), degraded with ``profile``."""
+
+    def __init__(self, records: list[TupleRecord], profile, settings: SampleSettings, *, seed: int = 0,
+                 blur_patches: list[BlurPatch] | None = None) -> None:
+        if not records:
+            raise InputError("training dataset is empty (no tuples)")
+        s = settings
+        if s.phase not in (1, 2):
+            raise InputError(f"phase must be 1 or 2, got {s.phase}")
+        if s.crop % (4 * s.scale):
+            raise InputError(f"crop {s.crop} must be a multiple of 4 x scale = {4 * s.scale}")
+        if s.phase == 2 and (s.patch > s.crop or s.patch % 16):
+            raise InputError(f"patch {s.patch} must be a multiple of 16 and <= crop {s.crop}")
+        self.records = list(records)
+        self.profile = profile
+        self.s = settings
+        self.seed = int(seed)
+        self.blur_patches = list(blur_patches or [])
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.blur_patches)
+
+    def rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        e = self.epoch if epoch is None else epoch
+        return np.random.default_rng(np.random.SeedSequence([self.seed, int(e), int(index)]))
+
+    def _load(self, rec: TupleRecord, suffix: str) -> tuple[np.ndarray, np.ndarray]:
+        long, _ = read_rgb(rec.longs[suffix])
+        short, _ = read_rgb(rec.short)
+        if long.shape != short.shape:
+            raise InputError(f"tuple {rec.name!r}: long {long.shape} and short {short.shape} differ in size")
+        if min(long.shape[:2]) < self.s.crop:
+            raise InputError(f"tuple {rec.name!r}: image {long.shape[:2]} is smaller than the crop {self.s.crop}; "
+                             "lower the crop size or drop the tuple")
+        return long, short
+
+    def sample(self, index: int, epoch: int | None = None) -> dict[str, torch.Tensor]:
+        """Item ``index`` of ``epoch`` (default the current one); see the module docstring."""
+        s, rng = self.s, self.rng(index, epoch)
+        c = s.crop
+        if index < len(self.records):
+            rec = self.records[index]
+            avail = [k for k in rec.longs if k in s.long_suffixes] or sorted(rec.longs)
+            suffix = avail[int(rng.integers(len(avail)))]
+            long, short = self._load(rec, suffix)
+            y = int(rng.integers(0, long.shape[0] - c + 1))
+            x = int(rng.integers(0, long.shape[1] - c + 1))
+        else:
+            bp = self.blur_patches[index - len(self.records)]
+            rec = self.records[bp.record]
+            long, short = self._load(rec, bp.long)
+            y = min(bp.y, long.shape[0] - c)
+            x = min(bp.x, long.shape[1] - c)
+        long, short = long[y:y + c, x:x + c], short[y:y + c, x:x + c]
+        gt = short
+        (short, long, gt), ia = illumination_adjust([short, long, gt], rng, s.ia_p, s.ia_gammas)
+        short, ca = color_adjust(short, rng, s.ca_p, s.ca_a, s.ca_b)
+        if s.noise:
+            long, short, _ = degrade_pair(long, short, self.profile, rng, iso_mode=s.iso_mode, long_iso=s.long_iso,
+                                          short_iso=s.short_iso, ratio=s.iso_ratio, wb_range=(s.wb_r, s.wb_b))
+        out: dict[str, torch.Tensor] = {}
+        if s.phase == 1:
+            long, short, gt = (area_down(a, s.scale) for a in (long, short, gt))
+            box = cut_noise_box(rng, short.shape[0], short.shape[1], s.cutnoise_p, s.cutnoise_size)
+            short = cut_noise(short, gt, box)
+            fired = [ia, ca, box is not None, False]
+        else:
+            yx = np.stack([rng.integers(0, c - s.patch + 1, size=2) for _ in range(s.patches)])
+            cut = np.full((s.patches, 2, 3), -1, np.int64)
+            for p in range(s.patches):
+                for j, prob in enumerate((s.cutnoise_p, s.cutnoise_t_p)):
+                    b = cut_noise_box(rng, s.patch, s.patch, prob, s.cutnoise_size)
+                    if b is not None:
+                        cut[p, j] = b
+            out["patch_yx"] = torch.from_numpy(yx.astype(np.int64))
+            out["cut_short"] = torch.from_numpy(cut[:, 0].copy())
+            out["cut_t"] = torch.from_numpy(cut[:, 1].copy())
+            fired = [ia, ca, bool((cut[:, 0, 0] >= 0).any()), bool((cut[:, 1, 0] >= 0).any())]
+        out.update(long=_chw(long), short=_chw(short), gt=_chw(gt), fired=torch.tensor(fired, dtype=torch.float32))
+        return out
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.sample(index)
+
+
+# ----------------------------------------------------------------------------- validation sets
+
+_VAL_SUFFIXES = ("long", "short", "gt")
+
+
+def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
+    return np.random.SeedSequence([int(seed), zlib.crc32(name.encode("utf-8"))])
+
+
+def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile, *, seed: int = 0,
+             layout: str = "auto", long_suffix: str = "long8", crop: int | None = None, iso_mode: str = "paper",
+             long_iso=(1000.0, 4000.0), short_iso=(6400.0, 12800.0), iso_ratio: float = 8.0,
+             progress: bool = False) -> Path:
+    """Write a deterministic noisy validation set: ``<out>/[<split>/]<name>_{long,short,gt}.png`` + ``manifest.json``.
+
+    Each tuple's noise comes from ``SeedSequence([seed, crc32(name)])``, so
+    the same seed and the same source files give the same files, whatever
+    the order or subset. ``long_suffix`` picks the long exposure (``long8`` as
+    in the paper's validation; the longest available when a tuple lacks it).
+    ``crop``: optional centre crop (multiple of 16) for quick validation.
+    No IA, CA or CutNoise: noise only. Returns the manifest path.
+    """
+    import isp_sim
+
+    from .noise import check_iso_setup
+
+    prof = isp_sim.load_profile(profile)
+    check_iso_setup(prof, iso_mode, long_iso, short_iso, iso_ratio)
+    recs = scan_dataset(src_dir, layout)
+    if crop is not None and (crop < 16 or crop % 16):
+        raise InputError(f"crop must be a multiple of 16, got {crop}")
+    out = Path(out_dir)
+    entries = []
+    items = recs
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(recs, desc="make-val", unit="tuple")
+    for rec in items:
+        lp = rec.longs.get(long_suffix) or rec.long_path()
+        long, _ = read_rgb(lp)
+        gt, _ = read_rgb(rec.short)
+        if crop is not None:
+            if min(long.shape[:2]) < crop:
+                raise InputError(f"tuple {rec.name!r}: image {long.shape[:2]} smaller than crop {crop}")
+            y0, x0 = (long.shape[0] - crop) // 2, (long.shape[1] - crop) // 2
+            long, gt = long[y0:y0 + crop, x0:x0 + crop], gt[y0:y0 + crop, x0:x0 + crop]
+        rng = np.random.default_rng(_name_seed(seed, rec.name))
+        nl, ns, info = degrade_pair(long, gt, prof, rng, iso_mode=iso_mode, long_iso=long_iso, short_iso=short_iso,
+                                    ratio=iso_ratio)
+        name = rec.name.replace("/", "_")
+        folder = out / rec.split if rec.split else out
+        for suffix, img in zip(_VAL_SUFFIXES, (nl, ns, gt)):
+            write_image(folder / f"{name}_{suffix}.png", np.clip(img, 0, 1), 8)
+        entries.append({"name": name, "split": rec.split, "source_long": str(lp), "source_short": str(rec.short), **info})
+    manifest = out / "manifest.json"
+    manifest.write_text(json.dumps({"format": "d2hnet-valset", "version": 1, "profile": prof.name, "seed": int(seed),
+                                    "iso_mode": iso_mode, "long_suffix": long_suffix, "crop": crop,
+                                    "tuples": entries}, indent=1))
+    return manifest
+
+
+@dataclass
+class ValItem:
+    name: str
+    split: str
+    long: Path
+    short: Path
+    gt: Path
+
+
+@dataclass
+class ValDataset(Dataset):
+    """A validation set written by :func:`make_val` (``<name>_long/_short/_gt.png``; ``day``/``night`` subfolders = splits).
+
+    Items: ``(name, split, long, short, gt)`` with float32 ``(H, W, 3)`` numpy images.
+    """
+
+    root: Path
+    items: list[ValItem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise InputError(f"validation folder {str(self.root)!r} does not exist (make one with `d2hnet make-val`)")
+        for gt in sorted(self.root.rglob("*_gt.png")):
+            stem = gt.name[: -len("_gt.png")]
+            lp, sp = gt.with_name(f"{stem}_long.png"), gt.with_name(f"{stem}_short.png")
+            if lp.is_file() and sp.is_file():
+                rel = gt.parent.relative_to(self.root).parts
+                split = next((p.lower() for p in rel if p.lower() in ("day", "night")), "all")
+                self.items.append(ValItem(stem, split, lp, sp, gt))
+        if not self.items:
+            raise InputError(f"validation folder {str(self.root)!r} holds no <name>_long/_short/_gt.png triples "
+                             "(make one with `d2hnet make-val`)")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        it = self.items[i]
+        return it.name, it.split, read_rgb(it.long)[0], read_rgb(it.short)[0], read_rgb(it.gt)[0]

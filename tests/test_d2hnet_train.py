@@ -1,0 +1,222 @@
+"""d2hnet training: metrics, config validation, both phases, exact resume, gloo DDP, CLI subcommands."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from d2hnet.cli import main  # noqa: E402
+from d2hnet.config import ConfigError, load_config, validate_config  # noqa: E402
+from d2hnet.data.dataset import TrainDataset  # noqa: E402
+from d2hnet.metrics import psnr, ssim  # noqa: E402
+from d2hnet.train import EpochSampler, Trainer, train  # noqa: E402
+from isp_sim.errors import IspSimError, ProfileError  # noqa: E402
+
+from .test_d2hnet_data import make_tuples  # noqa: E402
+
+TINY_MODEL = {"deblurnet": {"ngf": 4, "n_res": 1, "n_res2": 1},
+              "enhancenet": {"ngf": 4, "n_res": 1, "n_res2": 1, "deformable_groups": 2, "offset_channels": 8}}
+
+
+@pytest.fixture(scope="module")
+def tuples(tmp_path_factory):
+    return make_tuples(tmp_path_factory.mktemp("d2h_train"))
+
+
+def tiny_config(out_dir: Path, train_dir: Path, **sections) -> dict:
+    cfg = {
+        "run": {"out_dir": str(out_dir), "num_workers": 0, "progress": False, "log_every": 1, "ckpt_every": 0,
+                "seed": 3},
+        "data": {"train_dir": str(train_dir)},
+        "varmap": {"window": 8, "squares_per_image": 20, "extra": 1},
+        "augment": {"cutnoise_size": 8},
+        "model": copy.deepcopy(TINY_MODEL),
+        "phase1": {"crop": 64, "epochs": 3, "lr": 2e-3},
+        "phase2": {"crop": 64, "patch": 32, "patches": 1, "epochs": 2, "lr": 2e-3},
+    }
+    for sec, kv in sections.items():
+        cfg.setdefault(sec, {}).update(kv)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_psnr_of_known_mse_and_ssim_identity():
+    x = np.full((20, 20, 3), 0.5, np.float32)
+    assert psnr(x + 0.1, x) == pytest.approx(20.0, abs=1e-5)  # MSE 0.01 -> 20 dB
+    assert math.isinf(psnr(x, x))
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 32, 3))
+    assert ssim(img, img) == pytest.approx(1.0, abs=1e-12)
+    t = torch.from_numpy(img).permute(2, 0, 1)
+    assert ssim(t, t) == pytest.approx(1.0, abs=1e-12) and psnr(t, t * 0.9) == psnr(img, img * 0.9)
+    noisy = [np.clip(img + rng.normal(0, s, img.shape), 0, 1) for s in (0.02, 0.1, 0.3)]
+    vals = [ssim(n, img) for n in noisy]
+    assert vals[0] > vals[1] > vals[2] and 0 < vals[2] < 1
+    # constant images: SSIM reduces to the luminance term (2 mx my + C1) / (mx^2 + my^2 + C1)
+    c1 = 0.01**2
+    assert ssim(np.full((16, 16, 3), 0.2), np.full((16, 16, 3), 0.6)) == pytest.approx((2 * 0.12 + c1) / (0.4 + c1))
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr(x, x[:10])
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_toml_defaults_and_paths(tuples, tmp_path):
+    f = tmp_path / "cfg" / "run.toml"
+    f.parent.mkdir()
+    rel = os.path.relpath(tuples, f.parent)
+    f.write_text(f'[run]\nout_dir = "out"\n[data]\ntrain_dir = "{rel}"\n[phase1]\ncrop = 512\n')
+    cfg = load_config(f)
+    assert cfg["run"]["out_dir"] == str((f.parent / "out").resolve())
+    assert cfg["phase1"]["crop"] == 512 and cfg["phase1"]["betas"] == [0.5, 0.999] and cfg["phase2"]["lr"] == 5e-5
+    assert cfg["model"]["deblurnet"]["ngf"] == 32 and cfg["noise"]["iso_mode"] == "paper"
+
+
+@pytest.mark.parametrize("patch, match", [
+    ({"phase1": {"crop_size": 64}}, r"\[phase1\]: unknown key\(s\) \['crop_size'\]; allowed: .*'crop'"),
+    ({"optimiser": {}}, r"unknown section\(s\) \['optimiser'\]"),
+    ({"model": {"deblurnet": {"width": 3}}}, r"\[model\].*unknown key"),
+    ({"phase1": {"crop": 60}}, r"phase1.crop: must be a multiple of 4 x scale = 8, got 60"),
+    ({"augment": {"ca_p": 1.5}}, r"augment.ca_p: must be <= 1.0"),
+    ({"noise": {"iso_mode": "both"}}, r"noise.iso_mode: must be one of \['paper', 'release'\]"),
+    ({"data": {"train_dir": "/nonexistent/d2h"}}, r"data.train_dir: folder '/nonexistent/d2h' does not exist"),
+    ({"run": {"seed": 1.5}}, r"run.seed: must be an integer"),
+])
+def test_bad_config_is_rejected_naming_the_key(tuples, tmp_path, patch, match):
+    cfg = tiny_config(tmp_path / "run", tuples)
+    for sec, kv in patch.items():
+        cfg.setdefault(sec, {}).update(kv)
+    with pytest.raises(ConfigError, match=match):
+        validate_config(cfg)
+
+
+def test_errors_before_training_starts(tuples, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IspSimError, match="holds no tuples"):
+        train(tiny_config(tmp_path / "r1", tmp_path / "empty"))
+    bad = tmp_path / "bad_profile.json"
+    bad.write_text(json.dumps({"format": "isp_sim.noise_profile", "version": 1, "name": "x"}))
+    with pytest.raises(ProfileError):
+        train(tiny_config(tmp_path / "r2", tuples), profile=str(bad))
+    with pytest.raises(ConfigError, match="smaller than the phase-1 crop 128"):
+        train(tiny_config(tmp_path / "r3", tuples, phase1={"crop": 128}))
+    with pytest.raises(ConfigError, match="phase 2 needs trained DeblurNet weights"):
+        train(tiny_config(tmp_path / "r4", tuples), phases=(2,))
+    with pytest.raises(IspSimError, match="iso_ratio"):
+        train(tiny_config(tmp_path / "r5", tuples, noise={"iso_ratio": 20.0}))
+    for r in ("r1", "r2", "r3", "r4", "r5"):  # nothing was written: every check ran before training
+        assert not (tmp_path / r / "phase1").exists()
+    rc = main(["train", "--config", str(tmp_path / "missing.toml")])
+    assert rc == 2
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _fixed_batch(tr: Trainer, n: int = 3):
+    ds = TrainDataset(tr.records, tr.profile, tr.settings, seed=99)
+    items = [ds.sample(i % len(tr.records), epoch=0) for i in range(n)]
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def _loss_of(tr: Trainer, model, batch) -> float:
+    net = model.deblurnet if tr.phase == 1 else model.enhancenet
+    with torch.no_grad():
+        return float(tr._loss(model, net, batch))
+
+
+def test_both_phases_lower_the_loss_and_write_checkpoints(tuples, tmp_path):
+    from d2hnet.checkpoint import load_checkpoint
+
+    cfg = validate_config(tiny_config(tmp_path / "run", tuples))
+    for phase in (1, 2):
+        tr = Trainer(cfg, phase)
+        init_model = tr._build()[0]
+        batch = _fixed_batch(tr)
+        before = _loss_of(tr, init_model, batch)
+        losses = tr.run()
+        after = _loss_of(tr, tr.model, batch)
+        assert len(losses) == cfg[f"phase{phase}"]["epochs"] * 2  # 3 tuples + 1 varmap patch, batch 2
+        assert after < 0.9 * before, (phase, before, after)
+    out = tmp_path / "run"
+    model = load_checkpoint(out / "model.pt")
+    assert model.config() == TINY_MODEL
+    assert (out / "config.json").exists() and (out / "varmap_phase1.json").exists()
+    rows = (out / "phase2" / "train.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,loss") and len(rows) == 1 + 4
+    # a finished phase 1 in this folder cannot be overwritten by accident
+    with pytest.raises(ConfigError, match="pass --resume"):
+        Trainer(cfg, 1)
+
+
+def test_resume_gives_exactly_the_same_next_losses(tuples, tmp_path):
+    full = train(tiny_config(tmp_path / "a", tuples), phases=(1,), max_steps=5)[1]
+    cfg_b = tiny_config(tmp_path / "b", tuples)
+    first = train(cfg_b, phases=(1,), max_steps=3)[1]  # stops mid-epoch 2 (2 steps per epoch)
+    cfg_b["run"]["num_workers"] = 1  # samples do not depend on the worker count
+    rest = train(cfg_b, phases=(1,), resume=True, max_steps=5)[1]
+    assert len(first) == 3 and len(rest) == 2
+    assert first + rest == full  # bit-exact on the CPU
+    sa = torch.load(tmp_path / "a" / "phase1" / "state.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "phase1" / "state.pt", weights_only=True)
+    assert (sa["epoch"], sa["step_in_epoch"], sa["global_step"]) == (sb["epoch"], sb["step_in_epoch"], sb["global_step"]) == (2, 1, 5)
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    with pytest.raises(ConfigError, match="differs from the run's"):
+        cfg_b["phase1"]["lr"] = 1e-2
+        train(cfg_b, phases=(1,), resume=True)
+
+
+def test_epoch_sampler_shards_and_skips():
+    s0, s1 = EpochSampler(7, seed=1, rank=0, world=2), EpochSampler(7, seed=1, rank=1, world=2)
+    a, b = s0.indices(), s1.indices()
+    assert len(a) == len(b) == 4 and set(a) | set(b) == set(range(7))
+    s0.set_start(2)
+    assert [i for _, i in s0] == a[2:]
+    s0.set_epoch(1)
+    assert s0.indices() != a
+
+
+def test_two_process_gloo_run(tuples, tmp_path):
+    cfg = tiny_config(tmp_path / "ddp", tuples, phase1={"epochs": 1}, varmap={"extra": 1})
+    f = tmp_path / "ddp.json"
+    f.write_text(json.dumps(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "d2hnet.cli", "train", "--config", str(f), "--phase", "1"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = torch.load(tmp_path / "ddp" / "phase1" / "state.pt", weights_only=True)
+    assert st["world"] == 2 and st["epoch"] == 1 and st["global_step"] == 1  # 4 samples / 2 ranks / batch 2
+    assert (tmp_path / "ddp" / "model_phase1.pt").exists() and (tmp_path / "ddp" / "config.json").exists()
+
+
+def test_cli_make_val_and_validate(tuples, tmp_path, capsys):
+    assert main(["make-val", "--profile", "mi_note10", "--src", str(tuples), "-o", str(tmp_path / "val"),
+                 "--crop", "64"]) == 0
+    cfg = tiny_config(tmp_path / "run", tuples, data={"val_dir": str(tmp_path / "val")}, phase1={"epochs": 1})
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(cfg))
+    assert main(["train", "--config", str(f), "--phase", "1", "--profile", "mi_note10"]) == 0
+    rows = (tmp_path / "run" / "phase1" / "val.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,split,n,psnr,ssim" and rows[1].split(",")[2:4] == ["all", "3"]
+    assert (tmp_path / "run" / "config.json").exists() and (tmp_path / "run" / "config.json").read_text()
+    capsys.readouterr()
+    out_json = tmp_path / "res.json"
+    assert main(["validate", "-c", str(tmp_path / "run" / "model_phase1.pt"), "--val-dir", str(tmp_path / "val"),
+                 "--device", "cpu", "--inputs", "--json", str(out_json), "--no-progress"]) == 0
+    res = json.loads(out_json.read_text())
+    assert res["model"]["all"]["n"] == 3 and 0 < res["model"]["all"]["ssim"] <= 1 and "input_best" in res
+    assert "PSNR dB" in capsys.readouterr().out
