@@ -67,15 +67,6 @@ def _decode_fast(v, lut, tone):
     return _interp(lut, v * (lut.shape[0] - 2))
 
 
-@njit(inline="always", cache=True)
-def _encode_fast(v, lut, tone):
-    # v in [0, 1]
-    v = _interp(lut, math.sqrt(math.sqrt(v)) * (lut.shape[0] - 2))
-    if tone:
-        v = v * v * (3.0 - 2.0 * v)
-    return v
-
-
 @njit(cache=True, parallel=True)
 def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, black, scale, out):
     """sRGB (H, W, 3) -> clean mosaic in DN (black included), only the sampled plane computed."""
@@ -136,8 +127,8 @@ def normalize_planes(raw, black3, inv_range3, wb, out):
 
 
 @njit(cache=True, parallel=True)
-def finish(rgb, ccm, use_ccm, lut, tone, out):
-    """Camera RGB (white-balanced, linear) -> display: CCM, clip to [0, 1], transfer, tone curve."""
+def apply_ccm(rgb, ccm, out):
+    """out = rgb @ ccm.T per pixel (camera RGB -> linear sRGB)."""
     h, w, _ = rgb.shape
     for y in prange(h):
         for x in range(w):
@@ -145,16 +136,29 @@ def finish(rgb, ccm, use_ccm, lut, tone, out):
             g = float(rgb[y, x, 1])
             b = float(rgb[y, x, 2])
             for p in range(3):
-                if use_ccm:
-                    v = ccm[p, 0] * r + ccm[p, 1] * g + ccm[p, 2] * b
-                elif p == 0:
-                    v = r
-                elif p == 1:
-                    v = g
-                else:
-                    v = b
-                if v < 0.0:
-                    v = 0.0
-                elif v > 1.0:
-                    v = 1.0
-                out[y, x, p] = _encode_fast(v, lut, tone)
+                out[y, x, p] = ccm[p, 0] * r + ccm[p, 1] * g + ccm[p, 2] * b
+
+
+@njit(cache=True, parallel=True)
+def finish(rgb, lut32, tone, out):
+    """Linear RGB -> display: clip to [0, 1], transfer (table over x ** (1/4)), tone curve; float32 math."""
+    h = rgb.shape[0]
+    m = rgb.shape[1] * 3
+    flat_in = rgb.reshape(h, m)
+    flat_out = out.reshape(h, m)
+    n = np.float32(lut32.shape[0] - 2)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for y in prange(h):
+        row_in = flat_in[y]
+        row_out = flat_out[y]
+        for i in range(m):
+            v = min(max(row_in[i], zero), one)
+            pos = np.float32(math.sqrt(math.sqrt(v))) * n
+            j = int(pos)
+            f = pos - np.float32(j)
+            a = lut32[j]
+            v = a + f * (lut32[j + 1] - a)
+            if tone:
+                v = v * v * (np.float32(3.0) - np.float32(2.0) * v)
+            row_out[i] = v

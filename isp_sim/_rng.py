@@ -83,15 +83,16 @@ def tukey_lambda_lut(lams) -> np.ndarray:
 
 
 @njit(inline="always", cache=True)
-def tukey_lambda_fast(u, lam, lut):
-    """Standard Tukey-lambda quantile at ``u``: table lookup in the centre, exact in the tails."""
+def tukey_lambda_fast(u, lam, lut, row):
+    """Standard Tukey-lambda quantile at ``u``: lookup in table ``lut[row]`` in the centre, exact in the tails."""
     lo = TUKEY_LUT_LO
     if u < lo or u > 1.0 - lo:
         return tukey_lambda_standard(u, lam)
     pos = (u - lo) * (TUKEY_LUT_SIZE / (1.0 - 2.0 * lo))
     i = int(pos)
     f = pos - i
-    return lut[i] + f * (lut[i + 1] - lut[i])
+    a = lut[row, i]
+    return a + f * (lut[row, i + 1] - a)
 
 
 _INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)

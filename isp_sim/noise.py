@@ -54,25 +54,26 @@ def _noise_kernel(clean, cmap, black, K, law, lam, lut, scale, gstd, rows, bias,
     h, w = clean.shape
     shift = np.uint64(_rng.DRAW_BITS)
     fwhite = float(white)
+    inv_k = 1.0 / K
+    offset = bias + black
     for y in prange(h):
         ry = rows[y]
+        c_even = cmap[y & 1, 0]
+        c_odd = cmap[y & 1, 1]
+        base = np.uint64(y * w)
         for x in range(w):
-            c = cmap[y & 1, x & 1]
-            idx = np.uint64(y * w + x) << shift
+            c = c_even if (x & 1) == 0 else c_odd
+            idx = (base + np.uint64(x)) << shift
             v = float(clean[y, x]) - black[c]
             s = 0.0
             if v > 0.0:
-                s = K[c] * _rng.poisson(v / K[c], key_shot, idx)
+                s = K[c] * _rng.poisson(v * inv_k[c], key_shot, idx)
             if law == 0:
-                r = scale[c] * _rng.tukey_lambda_fast(_rng.uniform(key_read, idx), lam[c], lut[c])
+                r = scale[c] * _rng.tukey_lambda_fast(_rng.uniform(key_read, idx), lam[c], lut, c)
             else:
                 r = gstd[c] * _rng.normal(key_read, idx)
-            d = math.floor(s + r + ry + bias[c] + black[c] + 0.5)
-            if d < 0.0:
-                d = 0.0
-            elif d > fwhite:
-                d = fwhite
-            out[y, x] = np.uint16(d)
+            d = math.floor(s + r + ry + offset[c] + 0.5)
+            out[y, x] = np.uint16(min(max(d, 0.0), fwhite))
 
 
 @functools.lru_cache(maxsize=64)

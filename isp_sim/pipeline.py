@@ -97,7 +97,7 @@ D2HNET = ISPSettings()
 
 @functools.lru_cache(maxsize=16)
 def _luts(code: int, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-    return K.decode_lut(code, gamma), K.encode_lut(code, gamma)
+    return K.decode_lut(code, gamma), K.encode_lut(code, gamma).astype(np.float32)
 
 
 def check_wb(wb) -> np.ndarray:
@@ -221,6 +221,10 @@ def _process(raw, pattern, g, settings, black, scale):
         K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
         rgb = demosaic(cfa, pattern, method=settings.demosaic)
     m, _, use = settings._ccm_arrays()
+    if use:
+        lin = np.empty(rgb.shape, dtype=np.float32)
+        K.apply_ccm(rgb, m, lin)
+        rgb = lin
     out = np.empty(rgb.shape, dtype=np.float32)
-    K.finish(rgb, m, use, settings._luts()[1], settings.tone_curve, out)
+    K.finish(np.ascontiguousarray(rgb), settings._luts()[1], settings.tone_curve, out)
     return out
