@@ -31,20 +31,20 @@ def main(argv=None) -> int:
 
     truth = load_profile("mi_note10")
     isos = [1000, 2000, 4000, 8000, 12800]
-    print(f"== 1. simulate a session of mi_note10 at ISO {isos} into {out / 'session'}")
+    print(f"-- simulate a session of mi_note10 at ISO {isos} into {out / 'session'}")
     simulate_capture(truth, out / "session", isos=isos, size=tuple(a.size), seed=a.seed, progress=True)
-    print("== 2. calibrate --raw-dir", out / "session")
+    print("-- calibrate --raw-dir", out / "session")
     rc = calibrate_main(["--raw-dir", str(out / "session"), "--jobs", "2"])
     if rc:
         return rc
     rec = load_profile(out / "session" / "profile.json")
-    print("== 3. recovered vs true (G channel K in DN/e-, read std in DN, Tukey lambda)")
+    print("-- recovered vs true (G channel K in DN/e-, read std in DN, Tukey lambda)")
     print(f"{'ISO':>6} {'K true':>8} {'K rec':>8} {'err%':>6} {'read true':>9} {'read rec':>8} {'lam true':>8} {'lam rec':>8}")
     for iso in isos:
         t, r = truth.at_iso(iso), rec.at_iso(iso)
         print(f"{iso:>6} {t.K[1]:8.4f} {r.K[1]:8.4f} {100 * (r.K[1] / t.K[1] - 1):6.2f} {t.read_std[1]:9.3f} "
               f"{r.read_std[1]:8.3f} {t.read_lambda[1]:8.3f} {r.read_lambda[1]:8.3f}")
-    print("== 4. degrade the sample image with the recovered profile at ISO 4000")
+    print("-- degrade the sample image with the recovered profile at ISO 4000")
     from isp_sim import degrade
     from isp_sim.imageio import read_rgb, sample_image_path, write_image
 
