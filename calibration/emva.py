@@ -192,9 +192,15 @@ def emva1288(descriptor: str | os.PathLike) -> EmvaResult:
             darks.setdefault(exp, _pair_stats(files[:2], shape))
     steps = []
     bright_spatial = []
+    # a stack's first pair serves as a temporal point only where no temporal pair was taken at the same
+    # (exposure, photons); otherwise that level would be counted twice in the fits (the EMVA reference
+    # implementation uses stacks for the spatial evaluation only)
+    pair_levels = {(exp, photons) for exp, photons, files in d["bright"] if len(files) == 2}
     for exp, photons, files in d["bright"]:
         if len(files) > 2:
             bright_spatial.append((exp, photons, _stack_stats(files, shape)))
+            if (exp, photons) in pair_levels:
+                continue
         if exp not in darks:
             near = min(darks, key=lambda e: abs(e - exp))
             notes.append(f"no dark step at exposure {exp:g}: used the one at {near:g}")
@@ -236,14 +242,16 @@ def emva1288(descriptor: str | os.PathLike) -> EmvaResult:
     dev = 100.0 * (Y_ - (a * X_ + b)) / (a * X_ + b)
     dsnu = prnu = None
     if dark_spatial:
-        _, (_, sv, vt, L) = dark_spatial[0]
+        dexp_s, (mud_s, sv, vt, L) = dark_spatial[0]
         s2_yd = sv - vt / L
         dsnu = math.sqrt(max(s2_yd, 0.0)) / K
         if bright_spatial:
             # the stack nearest 50% of saturation
             ex, ph, (m, svb, vtb, Lb) = min(bright_spatial, key=lambda t: abs(t[2][0] - 0.5 * (uy[isat] + uyd[isat])))
             s2_y = svb - vtb / Lb
-            mud = darks.get(ex, darks[min(darks, key=lambda e: abs(e - ex))])[0]
+            # mu_y.dark: the dark stack's mean where it was taken at the bright stack's exposure (as the
+            # reference implementation does), else the temporal dark nearest in exposure
+            mud = mud_s if dexp_s == ex else darks.get(ex, darks[min(darks, key=lambda e: abs(e - ex))])[0]
             prnu = 100.0 * math.sqrt(max(s2_y - s2_yd, 0.0)) / (m - mud)
     else:
         notes.append("no spatial (stack) data: DSNU1288 and PRNU1288 not computed")
