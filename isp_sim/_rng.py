@@ -8,8 +8,8 @@ the draw number), so the value drawn for a pixel does not depend on which
 thread computes it or in which order: output is bit-identical for any numba
 thread count. Keys come from :class:`numpy.random.SeedSequence`.
 
-Samplers here are exact methods driven by these uniforms: Poisson by inversion
-(mean < 22) and by PTRS transformed rejection (Hoermann, "The transformed
+Samplers here are exact methods driven by these uniforms: Poisson by table
+inversion (mean < 64, see :func:`poisson`) and by PTRS transformed rejection (Hoermann, "The transformed
 rejection method for generating Poisson random variables", Insurance:
 Mathematics and Economics 12, 1993; the method numpy uses), Tukey-lambda by its
 inverse CDF, and normals by Box-Muller.
@@ -96,31 +96,84 @@ def tukey_lambda_fast(u, lam, lut, row):
 
 
 _INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)
+TABLE_STEPS = 4  # tabulated Poisson means on a grid of 1/4
+TABLE_MAX = 64.0  # below this mean: table inversion; above: PTRS
 
 
-_INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)
-INVERSION_MAX = 22.0  # below this mean sequential inversion is faster than PTRS (measured here)
+def _poisson_tables():
+    """CDF tables (with guide tables) of Poisson(m / TABLE_STEPS) for m = 0 .. TABLE_MAX * TABLE_STEPS - 1.
+
+    Each table runs to mean + 12 sqrt(mean) + 16 (the mass beyond is < 1e-30); ``guide[j]`` is the
+    smallest k with cdf[k] >= j / length, so an inversion starts at most a step or two from its answer.
+    """
+    from math import lgamma
+
+    n = int(TABLE_MAX * TABLE_STEPS)
+    offs = np.zeros(n + 1, dtype=np.int64)
+    cdfs, guides = [], []
+    for m in range(n):
+        lam0 = m / TABLE_STEPS
+        length = int(lam0 + 12.0 * math.sqrt(lam0) + 16)
+        k = np.arange(length, dtype=np.float64)
+        if lam0 == 0.0:
+            pmf = (k == 0).astype(np.float64)
+        else:
+            pmf = np.exp(-lam0 + k * math.log(lam0) - np.array([lgamma(v + 1.0) for v in k]))
+        cdf = np.cumsum(pmf)
+        guide = np.searchsorted(cdf, np.arange(length) / length, side="left")
+        cdfs.append(cdf)
+        guides.append(np.minimum(guide, length - 1))
+        offs[m + 1] = offs[m] + length
+    return np.concatenate(cdfs), np.concatenate(guides).astype(np.int64), offs
+
+
+_CDF, _GUIDE, _OFFS = _poisson_tables()
+
+
+@njit(inline="always", cache=True)
+def _poisson_small(lam, u):
+    """Poisson(lam) by sequential inversion of uniform ``u`` (for small lam)."""
+    p = math.exp(-lam)
+    u -= p
+    k = 0
+    while u > 0.0 and k < 1000:
+        p *= lam * _INV_INT[k]
+        k += 1
+        u -= p
+    return k
 
 
 @njit(cache=True)
 def poisson(lam, key, counter):
     """Exact Poisson(lam) draw using uniforms from ``counter`` upwards (at most 2**16 - 1 draws).
 
-    Mean below 22: inversion by sequential search with one uniform (pmf by the recurrence
-    p_k = p_(k-1) * lam / k, with a table of 1/k); above: PTRS transformed rejection.
+    Mean below 64: lam = lam0 + delta with lam0 on a 1/4 grid, and Poisson(lam) = Poisson(lam0) +
+    Poisson(delta) (independent): the first by inverting a precomputed CDF table through its guide
+    table (one uniform), the second by sequential inversion of a second uniform, skipped without
+    any exp when that uniform is at most 1 - delta <= exp(-delta). Above 64: PTRS.
     """
     if lam <= 0.0:
         return 0.0
-    if lam < INVERSION_MAX:
+    if lam < TABLE_MAX:
+        m = int(lam * TABLE_STEPS)
+        delta = lam - m * (1.0 / TABLE_STEPS)
         u = uniform(key, counter)
-        p = math.exp(-lam)
-        u -= p
-        k = 0
-        inv = _INV_INT
-        while u > 0.0 and k < 1000:
-            p *= lam * inv[k]
+        off = _OFFS[m]
+        length = _OFFS[m + 1] - off
+        k = _GUIDE[off + int(u * length)]
+        while k < length - 1 and _CDF[off + k] < u:
             k += 1
-            u -= p
+        if _CDF[off + k] < u:  # beyond the table (probability < 1e-30): continue the search
+            lam0 = m * (1.0 / TABLE_STEPS)
+            f = _CDF[off + k]
+            p = math.exp(-lam0 + k * math.log(lam0) - math.lgamma(k + 1.0))
+            while f < u and k < length + 1000:
+                k += 1
+                p *= lam0 / k
+                f += p
+        v = uniform(key, counter + np.uint64(1))
+        if v > 1.0 - delta:
+            k += _poisson_small(delta, v)
         return float(k)
     slam = math.sqrt(lam)
     b = 0.931 + 2.53 * slam
