@@ -88,7 +88,8 @@ class DegradeResult:
 
 def _seed_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
-        return seed
+        # a copy: spawning mutates a SeedSequence, and the same seed must give the same result twice
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(seed.integers(0, 2**63, size=4, dtype=np.int64).tolist())
     if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):

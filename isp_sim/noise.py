@@ -17,8 +17,8 @@ gets no shot noise (its Poisson mean is taken as 0); :func:`add_noise` warns
 with the count of such pixels.
 
 Randomness is counter-based (:mod:`isp_sim._rng`): same key, same bits,
-whatever the numba thread count. Poisson draws are exact (inversion below a
-mean of 22, PTRS above); Tukey-lambda draws use the inverse CDF, tabulated on
+whatever the numba thread count. Poisson draws are exact (table inversion below
+a mean of 64, PTRS above); Tukey-lambda draws use the inverse CDF, tabulated on
 u in [1/32, 31/32] (interpolation error < 5e-6 of the scale for shapes in [-0.15, 0.2]) and exact in the
 tails.
 """

@@ -204,8 +204,16 @@ class NoiseProfile:
 
         K = loglin(a.K, b.K)
         lam = (1 - t) * a.read_lambda + t * b.read_lambda
-        scale = loglin(a.read_scale, b.read_scale) if a.read_law == "tukey_lambda" else a.read_scale
-        std = loglin(a.read_std, b.read_std)
+        if a.read_law == "tukey_lambda":
+            if np.any(lam <= -0.5):
+                raise ProfileError(f"profile {self.name!r}: Tukey lambda extrapolated to ISO {_fmt(iso)} is "
+                                   f"{np.round(lam, 3).tolist()}, <= -0.5 (infinite variance); use read_law='gaussian'")
+            scale = loglin(a.read_scale, b.read_scale)
+            # the law's std follows from the interpolated shape and scale, so it matches what is drawn
+            std = scale * np.array([tukey_lambda_std(v) for v in lam])
+        else:
+            scale = a.read_scale
+            std = loglin(a.read_std, b.read_std)
         row = float(loglin(a.row_std, b.row_std))
         bias = (1 - t) * a.bias + t * b.bias
         return self._params(iso=iso, K=K, law=a.read_law, lam=lam, scale=scale, std=std, row=row, bias=bias)

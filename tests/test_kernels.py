@@ -68,3 +68,25 @@ def test_log_factorial_is_accurate():
     k = np.arange(0, 5000, dtype=np.float64)
     got = np.array([_rng.log_factorial(v) for v in k])
     assert np.max(np.abs(got - np.array([math.lgamma(v + 1) for v in k]))) < 1e-10
+
+
+def test_uniform_never_reaches_0_or_1():
+    # the largest and smallest 52-bit values map strictly inside (0, 1)
+    top = (float(2**52 - 1) + 0.5) / 2**52
+    assert top < 1.0 and 0.5 / 2**52 > 0.0
+
+
+@pytest.mark.parametrize("lam", [1e-16, -1e-13, 1e-9])
+def test_tukey_quantile_is_stable_for_tiny_lambda(lam):
+    u = np.linspace(1e-6, 1 - 1e-6, 1001)
+    got = np.array([_rng.tukey_lambda_standard(v, lam) for v in u])
+    np.testing.assert_allclose(got, np.log(u / (1 - u)), atol=1e-6)
+
+
+def test_poisson_tables_end_at_one():
+    ends = _rng._CDF[_rng._OFFS[1:] - 1]
+    assert np.all(ends == 1.0)
+    # a uniform just below 1 stays inside the table instead of running off its end
+    lam = 62.25
+    m = int(lam * _rng.TABLE_STEPS)
+    assert _rng._OFFS[m + 1] - _rng._OFFS[m] < 200

@@ -208,3 +208,26 @@ def test_interpolation_between_gaussian_and_tukey_points():
     assert 0.09 < mid.read_lambda[0] < 0.1349
     lo, hi = p.at_iso(800).read_std[0], p.at_iso(900).read_std[0]
     assert min(lo, hi) <= mid.read_std[0] <= max(lo, hi)
+
+
+def test_interpolated_tukey_std_matches_shape_and_scale():
+    d = load_profile("mi_note10").to_dict()
+    d["points"] = d["points"][:2]
+    d["iso_range"] = [d["points"][0]["iso"], d["points"][1]["iso"]]
+    d["points"][0]["read_lambda"] = [-0.2] * 4
+    d["points"][1]["read_lambda"] = [0.2] * 4
+    for pt in d["points"]:
+        pt["read_std"] = [pt["read_scale"][0] * tukey_lambda_std(pt["read_lambda"][0])] * 4
+    p = NoiseProfile.from_dict(d)
+    mid = p.at_iso(math.sqrt(d["points"][0]["iso"] * d["points"][1]["iso"]))
+    np.testing.assert_allclose(mid.read_std, mid.read_scale * np.array([tukey_lambda_std(v) for v in mid.read_lambda]))
+
+
+def test_seed_sequence_seed_is_not_consumed():
+    from isp_sim import degrade
+
+    img = np.full((8, 8, 3), 0.5, np.float32)
+    ss = np.random.SeedSequence(5)
+    a = degrade(img, "mi_note10", seed=ss)
+    b = degrade(img, "mi_note10", seed=ss)
+    assert np.array_equal(a.raw, b.raw)
