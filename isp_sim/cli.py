@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,6 @@ def _iso_arg(text: str):
 
 def _cmd_degrade(a) -> int:
     from .degrade import degrade
-    from .dng import write_dng
     from .imageio import read_rgb, write_image
     from .pipeline import ISPSettings
     from .profile import load_profile
@@ -55,12 +53,8 @@ def _cmd_degrade(a) -> int:
         desc = f"ISO {p.iso:.0f}" if p.iso is not None else f"K {p.K[0]:.4g} DN/e-"
         msg = f"{path} -> {dst} ({desc}, wb r={p.wb[0]:.3f} b={p.wb[2]:.3f})"
         if a.save_raw:
-            n = p.noise
-            dng = write_dng(out / f"{stem}_raw.dng", r.raw, p.pattern, n.black_level, n.white_level,
-                            iso=p.iso, make="isp_sim", model=profile.name, as_shot_neutral=[1 / g for g in p.wb],
-                            noise_profile=n.dng_noise_profile())
-            (out / f"{stem}_params.json").write_text(json.dumps(p.to_dict(), indent=1) + "\n")
-            msg += f", raw {dng.name} + {stem}_params.json"
+            dng, side = r.save_raw(out / f"{stem}_raw.dng", out / f"{stem}_params.json")
+            msg += f", raw {dng.name} + {side.name}"
         if not a.quiet:
             print(msg)
     return 1 if failed else 0

@@ -15,11 +15,14 @@ bit, on any numba thread count.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ._seed import seed_sequence
 from .cfa import channel_map, check_pattern
 from .errors import InputError, InputTypeError
 from .noise import _add_noise, add_noise
@@ -85,18 +88,19 @@ class DegradeResult:
     raw_clean: np.ndarray
     params: DegradeParams | list[DegradeParams]
 
+    def save_raw(self, dng_path, params_path=None) -> tuple[Path, Path]:
+        """Write the noisy mosaic as a DNG (ISO, as-shot neutral and DNG NoiseProfile tags set) and
+        the params as a JSON sidecar (default: ``<dng stem>_params.json``) that replays it. Single images only."""
+        from .dng import write_dng
 
-def _seed_sequence(seed) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        # a copy: spawning mutates a SeedSequence, and the same seed must give the same result twice
-        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(seed.integers(0, 2**63, size=4, dtype=np.int64).tolist())
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        if seed is not None and seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {seed}")
-        return np.random.SeedSequence(None if seed is None else int(seed))
-    raise InputTypeError(f"seed must be an int, numpy Generator, SeedSequence or None, got {type(seed).__name__}")
+        if isinstance(self.params, list):
+            raise InputError("save_raw writes one image; index the batch result's arrays and params instead")
+        p, n = self.params, self.params.noise
+        dng = write_dng(dng_path, self.raw, p.pattern, n.black_level, n.white_level, iso=p.iso, make="isp_sim",
+                        model=p.profile, as_shot_neutral=[1 / g for g in p.wb], noise_profile=n.dng_noise_profile())
+        side = Path(params_path) if params_path is not None else dng.with_name(dng.stem + "_params.json")
+        side.write_text(json.dumps(p.to_dict(), indent=1) + "\n")
+        return dng, side
 
 
 def _seed_record(ss: np.random.SeedSequence):
@@ -194,7 +198,7 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str, *, iso=None, k: float 
     else:
         pattern = check_pattern(profile.sensor.pattern)
         fixed_wb = None if wb is None else tuple(check_wb(wb).tolist())
-        root = _seed_sequence(seed)
+        root = seed_sequence(seed)
         children = root.spawn(n) if batch else [root]
         plist = []
         for ss in children:

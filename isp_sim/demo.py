@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .degrade import _seed_sequence, _sample_wb, degrade
-from .dng import write_dng
+from ._seed import seed_sequence
+from .degrade import _sample_wb, degrade
 from .imageio import read_rgb, sample_image_path, write_image
 from .pipeline import D2HNET_WB_RANGE
 from .profile import load_profile
@@ -54,7 +54,7 @@ def run_demo(out: Path, *, profile="mi_note10", long_iso: float = 1000, short_is
     img, depth = read_rgb(src)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    root = _seed_sequence(seed)
+    root = seed_sequence(seed)
     ss_wb, ss_long, ss_short = root.spawn(3)
     wb = _sample_wb(np.random.default_rng(ss_wb), D2HNET_WB_RANGE)
     write_image(out / "clean.png", img, depth)
@@ -65,10 +65,7 @@ def run_demo(out: Path, *, profile="mi_note10", long_iso: float = 1000, short_is
         name = f"{tag}_iso{iso:.0f}"
         write_image(out / f"{name}.png", r.image, depth)
         n = r.params.noise
-        write_dng(out / f"{name}.dng", r.raw, r.params.pattern, n.black_level, n.white_level, iso=iso,
-                  make="isp_sim", model=prof.name, as_shot_neutral=[1 / g for g in r.params.wb],
-                  noise_profile=n.dng_noise_profile())
-        (out / f"{name}_params.json").write_text(json.dumps(r.params.to_dict(), indent=1) + "\n")
+        r.save_raw(out / f"{name}.dng")
         q = psnr(r.image, img)
         panels.append((f"{tag} exposure, ISO {iso:.0f}\nPSNR {q:.2f} dB", r.image))
         summary["outputs"][name] = {"psnr_db": q, "K": n.K.tolist(), "read_std": n.read_std.tolist()}

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _rng
+from ._seed import seed_sequence
 from .cfa import channel_map, check_pattern, per_channel_image
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
@@ -90,13 +91,7 @@ def noise_keys(key: int) -> tuple[np.uint64, np.uint64, np.uint64]:
 
 def key_from_seed(seed) -> int:
     """A 64-bit noise key from an int, a SeedSequence, a Generator or None (fresh entropy)."""
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63, dtype=np.int64))
-    if isinstance(seed, np.random.SeedSequence):
-        return int(seed.generate_state(1, dtype=np.uint64)[0])
-    if seed is None or isinstance(seed, (int, np.integer)):
-        return int(np.random.SeedSequence(None if seed is None else int(seed)).generate_state(1, dtype=np.uint64)[0])
-    raise InputTypeError(f"seed must be an int, numpy Generator, SeedSequence or None, got {type(seed).__name__}")
+    return int(seed_sequence(seed).generate_state(1, dtype=np.uint64)[0])
 
 
 def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB", *, seed=None, key: int | None = None) -> np.ndarray:

@@ -186,3 +186,17 @@ def test_imports_without_torch():
             "import isp_sim, isp_sim.cli; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_save_raw_writes_a_replayable_dng(tmp_path, img):
+    import rawpy
+
+    r = degrade(img, "mi_note10", iso=3200, seed=8)
+    dng, side = r.save_raw(tmp_path / "x.dng")
+    assert side.name == "x_params.json"
+    with rawpy.imread(str(dng)) as raw:
+        assert np.array_equal(raw.raw_image_visible, r.raw) and raw.other.iso_speed == 3200
+    back = DegradeParams.from_dict(json.loads(side.read_text()))
+    assert np.array_equal(degrade(img, "mi_note10", params=back).raw, r.raw)
+    with pytest.raises(InputError, match="one image"):
+        degrade(np.stack([img, img]), "mi_note10", seed=1).save_raw(tmp_path / "b.dng")
