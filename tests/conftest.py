@@ -6,6 +6,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+RELEASE_JSON = SHARED / "reference" / "d2hnet_release_state_dict.json"
+#: reduced D2HNet widths for tests that need the architecture, not its size
+SMALL_D2HNET = {"deblurnet": {"ngf": 4, "n_res": 1, "n_res2": 1}, "enhancenet": {"ngf": 8, "n_res": 1, "n_res2": 1}}
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -30,8 +29,8 @@ from d2hnet.models import (  # noqa: E402
 )
 from d2hnet.models.blocks import UpsampleConv  # noqa: E402
 
-RELEASE_JSON = Path(__file__).resolve().parents[2] / "shared" / "reference" / "d2hnet_release_state_dict.json"
-SMALL = {"deblurnet": {"ngf": 4, "n_res": 1, "n_res2": 1}, "enhancenet": {"ngf": 8, "n_res": 1, "n_res2": 1}}
+from .conftest import RELEASE_JSON  # noqa: E402
+from .conftest import SMALL_D2HNET as SMALL  # noqa: E402
 
 
 def test_missing_torch_gives_an_install_hint(monkeypatch):
