@@ -8,9 +8,8 @@
   there are enough points; otherwise the split's chi-square < 25% of the line's).
 * :func:`fit_loglinear`: ``ln sigma = slope * ln K + bias`` by least squares, with the
   residual std (ddof 2) as ELD defines ``sigma_residual``.
-* :func:`dng_noise_profile`: per colour plane (S, O) from K and the dark variance;
-  DNG stores one pair per CFA plane (R, G, B), so Gr and Gb are merged by
-  averaging their S and O.
+* :func:`compare_noise_profiles`: the measured DNG NoiseProfile (S, O), computed by
+  :func:`isp_sim.params.dng_noise_profile`, against the tag the files carry.
 """
 
 from __future__ import annotations
@@ -99,14 +98,6 @@ def fit_k_vs_iso(iso: np.ndarray, k: np.ndarray, k_err: np.ndarray) -> dict:
                             "high": {"slope": float(b2[0]), "intercept": float(b2[1])},
                             "chi2_red_split": c / split_dof, "p_value": p}
     return out
-
-
-def dng_noise_profile(K: np.ndarray, dark_var: np.ndarray, black: np.ndarray, white: int) -> list[tuple[float, float]]:
-    """DNG NoiseProfile (S, O) for planes R, G, B: S = K/(W-B), O = dark_var/(W-B)^2, Gr and Gb averaged."""
-    rng = white - np.asarray(black, float)
-    s = np.asarray(K, float) / rng
-    o = np.asarray(dark_var, float) / rng**2
-    return [(float(s[0]), float(o[0])), (float((s[1] + s[2]) / 2), float((o[1] + o[2]) / 2)), (float(s[3]), float(o[3]))]
 
 
 def compare_noise_profiles(measured: list, tag: list) -> dict:

@@ -305,15 +305,15 @@ def law_for_profile(stats: DarkStats) -> dict:
     """
     from isp_sim.params import tukey_lambda_std
 
-    from .ppcc import GAUSS_EQUIV_LAMBDA
+    from isp_sim.params import GAUSSIAN_TUKEY_LAMBDA
 
     lam, scale, std = [], [], []
     for c in range(4):
         lf: LawFit | None = stats.laws[c]
         if stats.quant_dominated[c] or lf is None:
             s = float(stats.read_std[c])
-            lam.append(GAUSS_EQUIV_LAMBDA)
-            scale.append(s / tukey_lambda_std(GAUSS_EQUIV_LAMBDA))
+            lam.append(GAUSSIAN_TUKEY_LAMBDA)
+            scale.append(s / tukey_lambda_std(GAUSSIAN_TUKEY_LAMBDA))
             std.append(s)
         else:
             lam.append(lf.tukey_lambda)

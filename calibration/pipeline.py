@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isp_sim.params import tukey_lambda_std
+from isp_sim.params import dng_noise_profile, tukey_lambda_std
 from isp_sim.profile import NoiseProfile
 
 from . import crossiso
@@ -213,7 +213,7 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
                           "(1/12 DN^2 of rounding removed), written as the Gaussian-equivalent Tukey shape 0.1349")
         law = law_for_profile(dark)
         dark_var = np.asarray(law["read_std"]) ** 2 + dark.row_std**2 + 1 / 12
-        meas = crossiso.dng_noise_profile(K, dark_var, black, white)
+        meas = dng_noise_profile(K, dark_var, black, white)
         tag = next((f.noise_profile for f in darks if f.noise_profile), None)
         cmp_ = crossiso.compare_noise_profiles(meas, tag) if tag else None
         estimates[iso] = IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[t.files for t in tiles], dark=dark,

@@ -34,7 +34,6 @@ from scipy import optimize, special
 
 from isp_sim.params import tukey_lambda_std
 
-GAUSS_EQUIV_LAMBDA = 0.1349  # Tukey lambda closest to the normal law (Joiner & Rosenblatt 1971)
 
 
 def tukey_quantile(p: np.ndarray, lam: float) -> np.ndarray:

@@ -24,6 +24,24 @@ from .errors import InputError
 
 READ_LAWS = ("tukey_lambda", "gaussian")
 
+#: The Tukey-lambda shape closest to a normal law (Joiner & Rosenblatt 1971): how a Gaussian read
+#: noise is written where a Tukey-lambda law is required.
+GAUSSIAN_TUKEY_LAMBDA = 0.1349
+
+
+def dng_noise_profile(K, dark_variance, black_level, white_level) -> list[tuple[float, float]]:
+    """DNG NoiseProfile (tag 51041) pairs ``(S, O)`` per colour plane R, G, B.
+
+    Noise std at normalised signal x is sqrt(S x + O) with S = K / (W - B) and
+    O = dark_variance / (W - B)^2, where dark_variance = read_std^2 + row_std^2 + 1/12 (DN^2).
+    Inputs are per channel R, Gr, Gb, B; the DNG tag has one pair per colour plane, so Gr and Gb
+    are merged by averaging their S and O.
+    """
+    rng = white_level - np.asarray(black_level, dtype=np.float64)
+    s = np.asarray(K, dtype=np.float64) / rng
+    o = np.asarray(dark_variance, dtype=np.float64) / rng**2
+    return [(float(s[0]), float(o[0])), (float((s[1] + s[2]) / 2), float((o[1] + o[2]) / 2)), (float(s[3]), float(o[3]))]
+
 
 def tukey_lambda_std(lam: float) -> float:
     """Standard deviation of the standard Tukey-lambda law (shape ``lam``, scale 1).
@@ -110,16 +128,8 @@ class NoiseParams:
         return self.K * np.asarray(mean_above_black, dtype=np.float64) + self.total_dark_variance
 
     def dng_noise_profile(self) -> list[tuple[float, float]]:
-        """DNG NoiseProfile (tag 51041) pairs ``(S, O)`` per colour plane R, G, B.
-
-        Noise std at normalised signal x is sqrt(S x + O) with S = K / (W - B) and
-        O = (read_std^2 + row_std^2 + 1/12) / (W - B)^2. The DNG tag has one pair per colour
-        plane, so Gr and Gb are merged by averaging their S and O.
-        """
-        rng = self.white_level - self.black_level
-        s = self.K / rng
-        o = self.total_dark_variance / rng**2
-        return [(float(s[0]), float(o[0])), (float((s[1] + s[2]) / 2), float((o[1] + o[2]) / 2)), (float(s[3]), float(o[3]))]
+        """DNG NoiseProfile pairs ``(S, O)`` for planes R, G, B (see :func:`dng_noise_profile`)."""
+        return dng_noise_profile(self.K, self.total_dark_variance, self.black_level, self.white_level)
 
     def to_dict(self) -> dict:
         d = {

@@ -41,7 +41,7 @@ import numpy as np
 
 from .cfa import check_pattern
 from .errors import InputTypeError, ProfileError
-from .params import READ_LAWS, NoiseParams, tukey_lambda_std
+from .params import GAUSSIAN_TUKEY_LAMBDA, READ_LAWS, NoiseParams, tukey_lambda_std
 
 FORMAT = "isp_sim.noise_profile"
 VERSION = 1
@@ -327,9 +327,6 @@ class NoiseProfile:
         lo, hi = self.k_range
         vals = values if values is not None else np.geomspace(lo, hi, 6)
         return [self.at_k(float(v)) for v in vals]
-
-
-GAUSSIAN_TUKEY_LAMBDA = 0.1349  # the Tukey-lambda shape closest to a normal law (Joiner & Rosenblatt 1971)
 
 
 def _as_tukey(p: NoiseParams) -> NoiseParams:
