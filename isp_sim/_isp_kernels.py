@@ -5,12 +5,13 @@ per pixel with no cross-pixel reductions, so results do not depend on the
 numba thread count.
 
 Transfer functions run through lookup tables with linear interpolation
-(:func:`decode_lut`, :func:`encode_lut`) because a ``pow`` per sample
+(:func:`decode_lut`, :func:`encode_table`) because a ``pow`` per sample
 dominated the pipeline. Decoding (``x ** 2.2``, sRGB) is smooth on [0, 1] and
-tabulated uniformly; encoding (``x ** (1/2.2)``) has an infinite slope at 0, so
-it is tabulated over ``t = x ** (1/4)`` where it is smooth. With 8192 intervals
-the largest error against the exact function is below 1e-6 (tested), far
-below float32 image precision needs and the 8/16-bit outputs. The smoothstep
+tabulated uniformly (8192 intervals); encoding (``x ** (1/2.2)``) has an
+infinite slope at 0, so it is tabulated over the float32 bit pattern of x
+(1024 segments per binade). The largest error against the exact functions is
+below 1e-6 (tested), far below float32 image precision needs and the
+8/16-bit outputs. The smoothstep
 tone curve's inverse is evaluated exactly (its slope is infinite at both ends).
 """
 
@@ -37,31 +38,41 @@ def decode_lut(code: int, gamma: float) -> np.ndarray:
     return np.concatenate([y, y[-1:]])
 
 
-def encode_lut(code: int, gamma: float) -> np.ndarray:
-    """Table of linear -> display at ``x = (i / LUT_SIZE) ** 4``."""
-    x = np.linspace(0.0, 1.0, LUT_SIZE + 1) ** 4
+ENCODE_SHIFT = 13  # float32 mantissa bits below a segment: 2**10 segments per binade
+ONE_F32_BITS = 0x3F800000
+
+
+def encode_table(code: int, gamma: float) -> np.ndarray:
+    """Table of linear -> display (float32) at the float32 values with bits ``j << ENCODE_SHIFT``.
+
+    Indexing by the IEEE bits of the input gives 1024 segments per binade over every float32 in
+    [0, 1] (denormals included), i.e. a spacing relative to x that follows ``x ** (1 / gamma)`` down to
+    0, where its slope is infinite; linear interpolation is within 1.5e-7 of the exact function
+    (tested), with no ``pow`` or ``sqrt`` per sample.
+    """
+    n = (ONE_F32_BITS >> ENCODE_SHIFT) + 2
+    bits = (np.arange(n, dtype=np.uint64) << ENCODE_SHIFT).astype(np.uint32)
+    x = np.minimum(bits.view(np.float32).astype(np.float64), 1.0)
     if code == 0:
         y = x ** (1.0 / gamma)
     elif code == 1:
         y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
     else:
         y = x
-    return np.concatenate([y, y[-1:]])
+    return y.astype(np.float32)
 
 
 @njit(inline="always", cache=True)
 def _interp(lut, pos):
-    i = int(pos)
-    f = pos - i
-    return lut[i] + f * (lut[i + 1] - lut[i])
+    i = np.uint64(pos)  # pos >= 0; an unsigned index skips numba's negative-index wraparound
+    f = pos - float(i)
+    a = lut[i]
+    return a + f * (lut[i + np.uint64(1)] - a)
 
 
 @njit(inline="always", cache=True)
 def _decode_fast(v, lut, tone):
-    if v < 0.0:
-        v = 0.0
-    elif v > 1.0:
-        v = 1.0
+    v = min(max(v, 0.0), 1.0)
     if tone:
         v = 0.5 - math.sin(math.asin(1.0 - 2.0 * v) / 3.0)
     return _interp(lut, v * (lut.shape[0] - 2))
@@ -72,16 +83,22 @@ def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, bla
     """sRGB (H, W, 3) -> clean mosaic in DN (black included), only the sampled plane computed."""
     h, w = out.shape
     for y in prange(h):
+        # the row's two CFA sites, hoisted: x & 1 picks one
+        p0, p1 = planes[y & 1, 0], planes[y & 1, 1]
+        c0, c1 = cmap[y & 1, 0], cmap[y & 1, 1]
+        g0, g1 = inv_wb[p0], inv_wb[p1]
+        s0, s1 = scale[c0], scale[c1]
+        b0, b1 = black[c0], black[c1]
         for x in range(w):
-            p = planes[y & 1, x & 1]
-            c = cmap[y & 1, x & 1]
+            odd = (x & 1) == 1
+            p = p1 if odd else p0
             if use_ccm:
                 v = 0.0
                 for j in range(3):
                     v += ccm_inv[p, j] * _decode_fast(float(img[y, x, j]), lut, tone)
             else:
                 v = _decode_fast(float(img[y, x, p]), lut, tone)
-            out[y, x] = v * inv_wb[p] * scale[c] + black[c]
+            out[y, x] = v * (g1 if odd else g0) * (s1 if odd else s0) + (b1 if odd else b0)
 
 
 @njit(cache=True, parallel=True)
@@ -140,25 +157,28 @@ def apply_ccm(rgb, ccm, out):
 
 
 @njit(cache=True, parallel=True)
-def finish(rgb, lut32, tone, out):
-    """Linear RGB -> display: clip to [0, 1], transfer (table over x ** (1/4)), tone curve; float32 math."""
+def finish(rgb, table, tone, out):
+    """Linear RGB -> display: clip to [0, 1], transfer via :func:`encode_table`, tone curve; float32 math."""
+    n = rgb.size
     h = rgb.shape[0]
-    m = rgb.shape[1] * 3
-    flat_in = rgb.reshape(h, m)
-    flat_out = out.reshape(h, m)
-    n = np.float32(lut32.shape[0] - 2)
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
+    src = rgb.reshape(n).view(np.uint32)
+    dst = out.reshape(n)
+    m = n // h
+    one_bits = np.uint32(ONE_F32_BITS)
+    sign_bits = np.uint32(0x80000000)
+    mask = np.uint32((1 << ENCODE_SHIFT) - 1)
+    shift = np.uint32(ENCODE_SHIFT)
+    frac = np.float32(1.0 / (1 << ENCODE_SHIFT))
+    three = np.float32(3.0)
+    two = np.float32(2.0)
     for y in prange(h):
-        row_in = flat_in[y]
-        row_out = flat_out[y]
-        for i in range(m):
-            v = min(max(row_in[i], zero), one)
-            pos = np.float32(math.sqrt(math.sqrt(v))) * n
-            j = int(pos)
-            f = pos - np.float32(j)
-            a = lut32[j]
-            v = a + f * (lut32[j + 1] - a)
+        for i in range(y * m, (y + 1) * m):
+            b = src[i]
+            if b >= one_bits:  # >= 1.0, +inf, or negative (sign bit set): clip
+                b = np.uint32(0) if b >= sign_bits else one_bits
+            j = b >> shift
+            a = table[j]
+            v = a + np.float32(b & mask) * frac * (table[j + np.uint32(1)] - a)
             if tone:
-                v = v * v * (np.float32(3.0) - np.float32(2.0) * v)
-            row_out[i] = v
+                v = v * v * (three - two * v)
+            dst[i] = v

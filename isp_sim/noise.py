@@ -18,9 +18,10 @@ with the count of such pixels.
 
 Randomness is counter-based (:mod:`isp_sim._rng`): same key, same bits,
 whatever the numba thread count. Poisson draws are exact (table inversion below
-a mean of 64, PTRS above); Tukey-lambda draws use the inverse CDF, tabulated on
-u in [1/32, 31/32] (interpolation error < 5e-6 of the scale for shapes in [-0.15, 0.2]) and exact in the
-tails.
+a mean of 64, PTRS above); read noise (Tukey lambda or Gaussian) is the inverse
+CDF of one uniform, tabulated over the uniform's floating-point bits
+(:func:`isp_sim._rng.quantile_table`: within 4e-7 of the scale for |Q| < 10
+standard units, 1e-7 relative beyond, shapes -0.15 .. 0.2).
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ from .cfa import channel_map, check_pattern, per_channel_image
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
 
-_LAW_CODES = {"tukey_lambda": 0, "gaussian": 1}
-
-
 @njit(cache=True, parallel=True)
 def _row_offsets(h, row_std, key):
     out = np.zeros(h, dtype=np.float64)
@@ -50,36 +48,128 @@ def _row_offsets(h, row_std, key):
     return out
 
 
+_ROWS_PER_TASK = 16
+_NTAB = int(_rng.TABLE_MAX * _rng.TABLE_STEPS)
+
+
 @njit(cache=True, parallel=True)
-def _noise_kernel(clean, cmap, black, K, law, lam, lut, scale, gstd, rows, bias, white, key_shot, key_read, out):
+def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, key_shot, key_read, out):
+    """The noise model of the module docstring, one image row at a time in separate passes.
+
+    Per row: (1) the three uniforms of every pixel (shot: draws 0 and 1, read: draw 0) and the Poisson
+    means, in vectorisable loops; (2) Poisson by table inversion for every pixel (means >= TABLE_MAX
+    clamped to the last table, result overwritten in 4), listing the pixels whose remainder draw is
+    not zero and those with large means; (3) read noise by the symmetric quantile table; (4) the
+    listed pixels: the remainder's sequential inversion, and PTRS (its first try inline with the
+    uniforms from (1), the rest in :func:`_rng.poisson` from the same counters); (5) sum, round,
+    clip. The passes keep the branchy work off the common path; the values are those of
+    ``_rng.poisson`` and the quantile of one uniform per pixel, so the result is independent of how
+    rows are split between threads.
+    """
     h, w = clean.shape
     shift = np.uint64(_rng.DRAW_BITS)
+    one = np.uint64(1)
     fwhite = float(white)
-    inv_k = 1.0 / K
-    offset = bias + black
-    for y in prange(h):
-        ry = rows[y]
-        c_even = cmap[y & 1, 0]
-        c_odd = cmap[y & 1, 1]
-        base = np.uint64(y * w)
+    cdf, guide, offs = _rng._CDF, _rng._GUIDE, _rng._OFFS
+    steps = _rng.TABLE_STEPS
+    tmax = _rng.TABLE_MAX
+    # per-pixel constants of the two row phases (even / odd rows), so that the row loops stream
+    ck = np.empty((2, w))
+    cinv = np.empty((2, w))
+    cblack = np.empty((2, w))
+    cscale = np.empty((2, w))
+    coff = np.empty((2, w))
+    for py in range(2):
         for x in range(w):
-            c = c_even if (x & 1) == 0 else c_odd
-            idx = (base + np.uint64(x)) << shift
-            v = float(clean[y, x]) - black[c]
-            s = 0.0
-            if v > 0.0:
-                s = K[c] * _rng.poisson(v * inv_k[c], key_shot, idx)
-            if law == 0:
-                r = scale[c] * _rng.tukey_lambda_fast(_rng.uniform(key_read, idx), lam[c], lut, c)
-            else:
-                r = gstd[c] * _rng.normal(key_read, idx)
-            d = math.floor(s + r + ry + offset[c] + 0.5)
-            out[y, x] = np.uint16(min(max(d, 0.0), fwhite))
+            c = cmap[py, x & 1]
+            ck[py, x] = K[c]
+            cinv[py, x] = 1.0 / K[c]
+            cblack[py, x] = black[c]
+            cscale[py, x] = scale[c]
+            coff[py, x] = bias[c] + black[c]
+    for task in prange((h + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
+        lam = np.empty(w)
+        u_shot = np.empty(w)
+        v_shot = np.empty(w)
+        s_read = np.empty(w)
+        s_bits = s_read.view(np.uint64)
+        counts = np.empty(w)
+        read = np.empty(w)
+        remainder = np.empty(w, np.int64)
+        large = np.empty(w, np.int64)
+        for y in range(task * _ROWS_PER_TASK, min(h, (task + 1) * _ROWS_PER_TASK)):
+            py = y & 1
+            first = np.uint64(y * w)
+            _rng.uniform_row(key_shot, first, 0, u_shot)
+            _rng.uniform_row(key_shot, first, 1, v_shot)
+            _rng.uniform_row(key_read, first, 0, s_read)
+            src = clean[y]
+            blk = cblack[py]
+            inv = cinv[py]
+            for x in range(w):
+                lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
+            # (2) Poisson(lam0) by guide-table inversion, lam0 = lam on the 1/steps grid below
+            n_rem = 0
+            n_large = 0
+            for x in range(w):
+                lm = lam[x]
+                m = min(int(lm * steps), _NTAB - 1)
+                u = u_shot[x]
+                off = offs[m]
+                length = offs[m + 1] - off
+                k = guide[off + min(int(u * length), length - 1)]
+                while cdf[off + k] < u:  # terminates: each table ends at 1.0 > u
+                    k += 1
+                counts[x] = k
+                is_large = lm >= tmax
+                large[n_large] = x
+                n_large += is_large
+                # Poisson(delta) is 0 unless v > exp(-delta); 1 - delta <= exp(-delta) screens cheaply
+                remainder[n_rem] = x
+                n_rem += (v_shot[x] > 1.0 - (lm - m * (1.0 / steps))) and not is_large
+            # (3) read noise: Q(u) = -sign * Q(min(u, 1 - u))
+            for x in range(w):
+                sign, s = _rng.fold(s_read[x])
+                read[x] = sign
+                s_read[x] = s
+            for par in range(2):
+                table = qtab[qrow[cmap[py, par]]]
+                for x in range(par, w, 2):
+                    read[x] = -read[x] * _rng.quantile_at_bits(s_bits[x], table)
+            # (4) the listed pixels
+            for j in range(n_rem):
+                x = remainder[j]
+                m = int(lam[x] * steps)
+                counts[x] += _rng._poisson_small(lam[x] - m * (1.0 / steps), v_shot[x])
+            for j in range(n_large):
+                x = large[j]
+                lm = lam[x]
+                a, b, vr = _rng.ptrs_constants(lm)
+                uu = u_shot[x] - 0.5
+                us = 0.5 - abs(uu)
+                if us >= 0.07 and v_shot[x] <= vr:  # PTRS's immediate acceptance of its first try
+                    counts[x] = _rng.ptrs_candidate(lm, a, b, uu, us)
+                else:
+                    counts[x] = _rng.poisson(lm, key_shot, (first + np.uint64(x)) << shift)
+            # (5) D = K * n + read + row + bias + black, rounded and clipped
+            ry = rows[y]
+            kk = ck[py]
+            sc = cscale[py]
+            co = coff[py]
+            dst = out[y]
+            for x in range(w):
+                d = math.floor(kk[x] * counts[x] + sc[x] * read[x] + ry + co[x] + 0.5)
+                dst[x] = np.uint16(min(max(d, 0.0), fwhite))
 
 
-@functools.lru_cache(maxsize=64)
-def _tukey_luts(lams: tuple) -> np.ndarray:
-    return _rng.tukey_lambda_lut(lams)
+@functools.lru_cache(maxsize=32)
+def _quantile_tables(law: str, shapes: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """One quantile table per distinct shape, and each channel's row in them."""
+    distinct = sorted(set(shapes)) if law == "tukey_lambda" else [0.0]
+    tables = np.stack([_rng.quantile_table(law, v) for v in distinct])
+    rows = np.array([distinct.index(v) if law == "tukey_lambda" else 0 for v in shapes], dtype=np.int64)
+    tables.setflags(write=False)
+    return tables, rows
 
 
 def noise_keys(key: int) -> tuple[np.uint64, np.uint64, np.uint64]:
@@ -149,11 +239,13 @@ def _add_noise(src: np.ndarray, params: NoiseParams, cmap: np.ndarray, key: int)
     """:func:`add_noise` on checked arguments (contiguous float mosaic, 2x2 channel map, int key)."""
     k_shot, k_read, k_row = noise_keys(key)
     rows = _row_offsets(src.shape[0], params.row_std, k_row)
-    law = _LAW_CODES[params.read_law]
-    lam = np.nan_to_num(params.read_lambda, nan=0.0)
-    scale = np.nan_to_num(params.read_scale, nan=0.0)
+    if params.read_law == "tukey_lambda":
+        tables, qrow = _quantile_tables("tukey_lambda", tuple(float(v) for v in params.read_lambda))
+        scale = params.read_scale
+    else:
+        tables, qrow = _quantile_tables("gaussian", (0.0,) * 4)
+        scale = params.read_std
     out = np.empty(src.shape, dtype=np.uint16)
-    lut = _tukey_luts(tuple(lam.tolist())) if law == 0 else np.zeros((4, 2))
-    _noise_kernel(src, cmap, params.black_level, params.K, law, lam, lut, scale,
-                  params.read_std, rows, params.bias, params.white_level, k_shot, k_read, out)
+    _noise_kernel(src, cmap, params.black_level, params.K, tables, qrow, np.ascontiguousarray(scale, dtype=np.float64),
+                  rows, params.bias, params.white_level, k_shot, k_read, out)
     return out

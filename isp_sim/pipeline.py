@@ -99,7 +99,7 @@ D2HNET = ISPSettings()
 
 @functools.lru_cache(maxsize=16)
 def _luts(code: int, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-    return K.decode_lut(code, gamma), K.encode_lut(code, gamma).astype(np.float32)
+    return K.decode_lut(code, gamma), K.encode_table(code, gamma)
 
 
 def check_wb(wb) -> np.ndarray:
