@@ -147,40 +147,86 @@ def uniform_row(key, first, draw, out):
 
 
 _INV_INT = 1.0 / np.arange(1, 1025, dtype=np.float64)
-TABLE_STEPS = 4  # tabulated Poisson means on a grid of 1/4
-TABLE_MAX = 64.0  # below this mean: table inversion; above: PTRS
+
+# Poisson means below TABLE_MAX are drawn by table inversion: lam = lam0 + delta with lam0 on a grid
+# that is finer for small means (steps of 1/4 below 64, 1/2 below 128, 1 below 256).
+TABLE_GRID = ((64.0, 4), (128.0, 2), (256.0, 1))  # (segment end, grid points per unit mean)
+TABLE_MAX = TABLE_GRID[-1][0]
+TABLE_TAIL = 2.0 ** -55  # tail mass left out of each table: below half the uniforms' resolution (2**-53)
+
+
+def _grid_means() -> np.ndarray:
+    means, start = [], 0.0
+    for end, steps in TABLE_GRID:
+        means.extend(start + np.arange(int((end - start) * steps)) / steps)
+        start = end
+    return np.array(means)
 
 
 def _poisson_tables():
-    """CDF tables (with guide tables) of Poisson(m / TABLE_STEPS) for m = 0 .. TABLE_MAX * TABLE_STEPS - 1.
+    """CDF tables with guide tables of Poisson(lam0) for every grid mean lam0 (``_grid_means``).
 
-    Each table runs to mean + 12 sqrt(mean) + 16 (the mass beyond is < 1e-28) and is normalised to end at 1; ``guide[j]`` is the
-    smallest k with cdf[k] >= j / length, so an inversion starts at most a step or two from its answer.
+    A table covers k_lo .. k_hi, where P(X < k_lo) and P(X > k_hi) are below ``TABLE_TAIL``: no uniform
+    of the generator (all in [2**-53, 1 - 2**-53]) can invert to a count outside that range, so the
+    trimmed table gives exactly the draws of the full one. CDF values are normalised by the total
+    mass of the computed pmf and the last is set to 1.0 (so an inversion always stops). ``guide[j]`` is
+    the smallest index with cdf >= j / length, so an inversion starts at most a step or two from its
+    answer (1.3% of draws need more). Returns (cdf, guide relative to the table, table offsets,
+    k_lo, lam0), 0.7 MB in all.
     """
-    from math import lgamma
-
-    n = int(TABLE_MAX * TABLE_STEPS)
-    offs = np.zeros(n + 1, dtype=np.int64)
+    lam0s = _grid_means()
+    kmax = int(TABLE_MAX + 20.0 * math.sqrt(TABLE_MAX) + 64)
+    log_fact = np.array([math.lgamma(k + 1.0) for k in range(kmax)])
+    offs = np.zeros(len(lam0s) + 1, dtype=np.int64)
+    k_lo = np.zeros(len(lam0s), dtype=np.int64)
     cdfs, guides = [], []
-    for m in range(n):
-        lam0 = m / TABLE_STEPS
-        length = int(lam0 + 12.0 * math.sqrt(lam0) + 16)
-        k = np.arange(length, dtype=np.float64)
+    for m, lam0 in enumerate(lam0s):
         if lam0 == 0.0:
-            pmf = (k == 0).astype(np.float64)
+            cdf = np.ones(1)
         else:
-            pmf = np.exp(-lam0 + k * math.log(lam0) - np.array([lgamma(v + 1.0) for v in k]))
-        cdf = np.cumsum(pmf)
-        cdf /= cdf[-1]  # the sum can end a few 1e-14 below 1; the mass beyond the table is < 1e-28
-        cdf[-1] = 1.0
+            n = int(lam0 + 20.0 * math.sqrt(lam0) + 40)  # the mass beyond is < 1e-40
+            pmf = np.exp(-lam0 + np.arange(n) * math.log(lam0) - log_fact[:n])
+            total = pmf.sum()
+            cdf_all = np.cumsum(pmf) / total
+            sf_all = np.cumsum(pmf[::-1])[::-1] / total  # P(X >= k)
+            lo = int(np.argmax(cdf_all >= TABLE_TAIL))
+            hi = int(np.nonzero(sf_all >= TABLE_TAIL)[0][-1])  # P(X > hi) = sf_all[hi + 1] < TABLE_TAIL
+            k_lo[m] = lo
+            cdf = cdf_all[lo:hi + 1].copy()
+            cdf[-1] = 1.0
+        length = len(cdf)
         guide = np.searchsorted(cdf, np.arange(length) / length, side="left")
         cdfs.append(cdf)
         guides.append(np.minimum(guide, length - 1))
         offs[m + 1] = offs[m] + length
-    return np.concatenate(cdfs), np.concatenate(guides).astype(np.int64), offs
+    return np.concatenate(cdfs), np.concatenate(guides).astype(np.int16), offs, k_lo, lam0s
 
 
-_CDF, _GUIDE, _OFFS = _poisson_tables()
+_CDF, _GUIDE, _OFFS, _KLO, _LAM0 = _poisson_tables()
+N_TABLES = len(_LAM0)
+
+
+@njit(inline="always", cache=True)
+def table_index(lam):
+    """Index of the grid mean at or below ``lam`` (the last table for lam >= TABLE_MAX)."""
+    if lam < 64.0:
+        m = int(lam * 4.0)
+    elif lam < 128.0:
+        m = int(lam * 2.0) + 128
+    else:
+        m = int(min(lam, TABLE_MAX)) + 256
+    return min(m, N_TABLES - 1)
+
+
+@njit(inline="always", cache=True)
+def table_invert(m, u):
+    """The Poisson(_LAM0[m]) count whose CDF interval holds ``u``."""
+    off = _OFFS[m]
+    length = _OFFS[m + 1] - off
+    k = np.int64(_GUIDE[off + min(int(u * length), length - 1)])
+    while _CDF[off + k] < u:  # terminates: the table's last entry is 1.0 > u
+        k += 1
+    return _KLO[m] + k
 
 
 @njit(inline="always", cache=True)
@@ -213,22 +259,18 @@ def ptrs_candidate(lam, a, b, uu, us):
 def poisson(lam, key, counter):
     """Exact Poisson(lam) draw using uniforms from ``counter`` upwards (at most 2**16 - 1 draws).
 
-    Mean below 64: lam = lam0 + delta with lam0 on a 1/4 grid, and Poisson(lam) = Poisson(lam0) +
-    Poisson(delta) (independent): the first by inverting a precomputed CDF table through its guide
-    table (one uniform), the second by sequential inversion of a second uniform, skipped without
-    any exp when that uniform is at most 1 - delta <= exp(-delta). Above 64: PTRS.
+    Mean below TABLE_MAX (256): lam = lam0 + delta with lam0 on the table grid (``TABLE_GRID``),
+    and Poisson(lam) = Poisson(lam0) + Poisson(delta) (independent): the first by inverting a
+    precomputed CDF table through its guide table (one uniform), the second by sequential inversion
+    of a second uniform, skipped without any exp when that uniform is at most 1 - delta <=
+    exp(-delta). From TABLE_MAX up: PTRS.
     """
     if lam <= 0.0:
         return 0.0
     if lam < TABLE_MAX:
-        m = int(lam * TABLE_STEPS)
-        delta = lam - m * (1.0 / TABLE_STEPS)
-        u = uniform(key, counter)
-        off = _OFFS[m]
-        length = _OFFS[m + 1] - off
-        k = _GUIDE[off + min(int(u * length), length - 1)]
-        while _CDF[off + k] < u:  # terminates: the table's last entry is 1.0 > u
-            k += 1
+        m = table_index(lam)
+        delta = lam - _LAM0[m]
+        k = table_invert(m, uniform(key, counter))
         v = uniform(key, counter + np.uint64(1))
         if v > 1.0 - delta:
             k += _poisson_small(delta, v)

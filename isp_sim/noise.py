@@ -18,7 +18,7 @@ with the count of such pixels.
 
 Randomness is counter-based (:mod:`isp_sim._rng`): same key, same bits,
 whatever the numba thread count. Poisson draws are exact (table inversion below
-a mean of 64, PTRS above); read noise (Tukey lambda or Gaussian) is the inverse
+a mean of 256, PTRS above); read noise (Tukey lambda or Gaussian) is the inverse
 CDF of one uniform, tabulated over the uniform's floating-point bits
 (:func:`isp_sim._rng.quantile_table`: within 4e-7 of the scale for |Q| < 10
 standard units, 1e-7 relative beyond, shapes -0.15 .. 0.2).
@@ -49,7 +49,6 @@ def _row_offsets(h, row_std, key):
 
 
 _ROWS_PER_TASK = 16
-_NTAB = int(_rng.TABLE_MAX * _rng.TABLE_STEPS)
 
 
 @njit(cache=True, parallel=True)
@@ -58,7 +57,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
 
     Per row: (1) the three uniforms of every pixel (shot: draws 0 and 1, read: draw 0) and the Poisson
     means, in vectorisable loops; (2) Poisson by table inversion for every pixel (means >= TABLE_MAX
-    clamped to the last table, result overwritten in 4), listing the pixels whose remainder draw is
+    use the last table, result overwritten in 4), listing the pixels whose remainder draw is
     not zero and those with large means; (3) read noise by the symmetric quantile table; (4) the
     listed pixels: the remainder's sequential inversion, and PTRS (its first try inline with the
     uniforms from (1), the rest in :func:`_rng.poisson` from the same counters); (5) sum, round,
@@ -70,8 +69,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     shift = np.uint64(_rng.DRAW_BITS)
     one = np.uint64(1)
     fwhite = float(white)
-    cdf, guide, offs = _rng._CDF, _rng._GUIDE, _rng._OFFS
-    steps = _rng.TABLE_STEPS
+    lam0 = _rng._LAM0
     tmax = _rng.TABLE_MAX
     # per-pixel constants of the two row phases (even / odd rows), so that the row loops stream
     ck = np.empty((2, w))
@@ -108,25 +106,19 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             inv = cinv[py]
             for x in range(w):
                 lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
-            # (2) Poisson(lam0) by guide-table inversion, lam0 = lam on the 1/steps grid below
+            # (2) Poisson(lam0) by guide-table inversion, lam0 = lam rounded down to the table grid
             n_rem = 0
             n_large = 0
             for x in range(w):
                 lm = lam[x]
-                m = min(int(lm * steps), _NTAB - 1)
-                u = u_shot[x]
-                off = offs[m]
-                length = offs[m + 1] - off
-                k = guide[off + min(int(u * length), length - 1)]
-                while cdf[off + k] < u:  # terminates: each table ends at 1.0 > u
-                    k += 1
-                counts[x] = k
+                m = _rng.table_index(lm)
+                counts[x] = _rng.table_invert(m, u_shot[x])
                 is_large = lm >= tmax
                 large[n_large] = x
                 n_large += is_large
                 # Poisson(delta) is 0 unless v > exp(-delta); 1 - delta <= exp(-delta) screens cheaply
                 remainder[n_rem] = x
-                n_rem += (v_shot[x] > 1.0 - (lm - m * (1.0 / steps))) and not is_large
+                n_rem += (v_shot[x] > 1.0 - (lm - lam0[m])) and not is_large
             # (3) read noise: Q(u) = -sign * Q(min(u, 1 - u))
             for x in range(w):
                 sign, s = _rng.fold(s_read[x])
@@ -139,8 +131,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             # (4) the listed pixels
             for j in range(n_rem):
                 x = remainder[j]
-                m = int(lam[x] * steps)
-                counts[x] += _rng._poisson_small(lam[x] - m * (1.0 / steps), v_shot[x])
+                counts[x] += _rng._poisson_small(lam[x] - lam0[_rng.table_index(lam[x])], v_shot[x])
             for j in range(n_large):
                 x = large[j]
                 lm = lam[x]

@@ -63,7 +63,8 @@ def test_uniforms_are_uniform_and_independent():
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01
 
 
-@pytest.mark.parametrize("lam", [0.003, 0.3, 0.2499, 0.25, 4.0, 9.99, 21.99, 37.3, 63.99, 64.0, 150.0, 900.0])
+@pytest.mark.parametrize("lam", [0.003, 0.3, 0.2499, 0.25, 4.0, 9.99, 21.99, 37.3, 63.99, 64.0, 64.49, 127.99, 128.0,
+                                 150.0, 200.97, 255.999, 256.0, 900.0])
 def test_poisson_sampler_matches_the_law(lam):
     key = np.uint64(42)
     n = 40_000
@@ -103,10 +104,35 @@ def test_tukey_quantile_is_stable_for_tiny_lambda(lam):
     np.testing.assert_allclose(got, np.log(u / (1 - u)), atol=1e-6)
 
 
-def test_poisson_tables_end_at_one():
+def test_poisson_tables_cover_every_reachable_count():
+    """Each trimmed table ends at 1.0, and the counts it leaves out have probability below 2**-55 on
+    each side (scipy's exact pmf), so no uniform of the generator (>= 2**-53 from 0 and 1) reaches them."""
     ends = _rng._CDF[_rng._OFFS[1:] - 1]
     assert np.all(ends == 1.0)
-    # a uniform just below 1 stays inside the table instead of running off its end
-    lam = 62.25
-    m = int(lam * _rng.TABLE_STEPS)
-    assert _rng._OFFS[m + 1] - _rng._OFFS[m] < 200
+    for m in range(0, _rng.N_TABLES, 7):
+        lam0 = _rng._LAM0[m]
+        if lam0 == 0:
+            continue
+        lo = _rng._KLO[m]
+        hi = lo + _rng._OFFS[m + 1] - _rng._OFFS[m] - 1
+        assert stats.poisson.cdf(lo - 1, lam0) < 2.0**-55
+        assert stats.poisson.sf(hi, lam0) < 2.0**-55
+        # the stored CDF is the exact one
+        table = _rng._CDF[_rng._OFFS[m]:_rng._OFFS[m + 1] - 1]
+        np.testing.assert_allclose(table, stats.poisson.cdf(np.arange(lo, hi), lam0), rtol=1e-12, atol=1e-17)
+    # the extreme uniforms invert to the table's ends, not past them
+    for lam in (0.3, 62.25, 100.5, 255.5):
+        m = _rng.table_index(lam)
+        lo = _rng._KLO[m]
+        hi = lo + _rng._OFFS[m + 1] - _rng._OFFS[m] - 1
+        assert lo <= _rng.table_invert(m, 0.5 / 2**52) <= _rng.table_invert(m, 1 - 0.5 / 2**52) <= hi
+
+
+def test_table_grid_index():
+    for lam in np.concatenate([np.linspace(0, 300, 30011), [63.999999, 64.0, 127.9999999, 128.0, 255.99999, 256.0]]):
+        m = _rng.table_index(lam)
+        if lam < _rng.TABLE_MAX:
+            assert _rng._LAM0[m] <= lam
+            assert m == _rng.N_TABLES - 1 or lam < _rng._LAM0[m + 1]
+        else:
+            assert m == _rng.N_TABLES - 1
