@@ -56,12 +56,11 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     """The noise model of the module docstring, one image row at a time in separate passes.
 
     Per row: (1) the three uniforms of every pixel (shot: draws 0 and 1, read: draw 0) and the Poisson
-    means, in vectorisable loops; (2) Poisson by table inversion for every pixel (means >= TABLE_MAX
-    use the last table, result overwritten in 4), listing the pixels whose remainder draw is
-    not zero and those with large means; (3) read noise by the symmetric quantile table; (4) the
-    listed pixels: the remainder's sequential inversion, and PTRS (its first try inline with the
-    uniforms from (1), the rest in :func:`_rng.poisson` from the same counters); (5) sum, round,
-    clip. The passes keep the branchy work off the common path; the values are those of
+    means, in vectorisable loops; (2) Poisson by table inversion plus the remainder draw for every
+    pixel (means >= TABLE_MAX use the last table, result overwritten in 4), listing the pixels with
+    large means; (3) read noise by the symmetric quantile table; (4) the listed pixels by PTRS (its
+    first try inline with the uniforms from (1), the rest in :func:`_rng.poisson` from the same
+    counters); (5) sum, round, clip. The passes keep the branchy work off the common path; the values are those of
     ``_rng.poisson`` and the quantile of one uniform per pixel, so the result is independent of how
     rows are split between threads.
     """
@@ -93,7 +92,8 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
         s_bits = s_read.view(np.uint64)
         counts = np.empty(w)
         read = np.empty(w)
-        remainder = np.empty(w, np.int64)
+        delta = np.empty(w)
+        extra = np.empty(w)
         large = np.empty(w, np.int64)
         for y in range(task * _ROWS_PER_TASK, min(h, (task + 1) * _ROWS_PER_TASK)):
             py = y & 1
@@ -107,18 +107,23 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             for x in range(w):
                 lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
             # (2) Poisson(lam0) by guide-table inversion, lam0 = lam rounded down to the table grid
-            n_rem = 0
             n_large = 0
             for x in range(w):
                 lm = lam[x]
                 m = _rng.table_index(lm)
                 counts[x] = _rng.table_invert(m, u_shot[x])
-                is_large = lm >= tmax
+                delta[x] = min(lm - lam0[m], 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
                 large[n_large] = x
-                n_large += is_large
-                # Poisson(delta) is 0 unless v > exp(-delta); 1 - delta <= exp(-delta) screens cheaply
-                remainder[n_rem] = x
-                n_rem += (v_shot[x] > 1.0 - (lm - lam0[m])) and not is_large
+                n_large += lm >= tmax
+            # ... plus Poisson(delta): the first three steps of its inversion for every pixel (vectorisable),
+            # the rest for the few that need more
+            for x in range(w):
+                extra[x] = _rng.remainder_head(delta[x], v_shot[x])[0]
+            for x in range(w):
+                k = extra[x]
+                if k == 3.0:
+                    k = _rng.remainder_draw(delta[x], v_shot[x])
+                counts[x] += k
             # (3) read noise: Q(u) = -sign * Q(min(u, 1 - u))
             for x in range(w):
                 sign, s = _rng.fold(s_read[x])
@@ -129,9 +134,6 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 for x in range(par, w, 2):
                     read[x] = -read[x] * _rng.quantile_at_bits(s_bits[x], table)
             # (4) the listed pixels
-            for j in range(n_rem):
-                x = remainder[j]
-                counts[x] += _rng._poisson_small(lam[x] - lam0[_rng.table_index(lam[x])], v_shot[x])
             for j in range(n_large):
                 x = large[j]
                 lm = lam[x]
