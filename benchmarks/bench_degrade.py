@@ -1,14 +1,20 @@
 """Speed of isp_sim.degrade (D2HNet recipe) against the release-path baseline, side by side.
 
-    python -m benchmarks.bench_degrade [--size 1024] [--repeat 5] [--no-12mp]
+    python -m benchmarks.bench_degrade [--size 1024] [--rounds 9] [--no-12mp]
 
 Baseline: ../shared/bench/official_degrade.py (NumPy/SciPy/colour-demosaicing
 restatement of the D2HNet release's noise path). Ours: isp_sim.degrade with the
 bundled mi_note10 profile, gamma 2.2, Menon 2007 demosaicing, the same ISO (8000).
-Both run in this process on the same input; numba runs with 1 and with 2 threads.
-Peak memory and first-call latency are measured in fresh subprocesses
-(ru_maxrss; a warm numba cache is the on-disk cache written by earlier runs).
-Prints a markdown table for BENCHMARKS.md.
+
+Method. Each thread count runs in its own fresh process (NUMBA_NUM_THREADS=1 or 2,
+so a one-thread run has no idle OpenMP thread spinning beside it). In that process
+the baseline and ours alternate, round after round on the same input, and the
+speed-up of a round is baseline time / our time in that round: the VM's speed
+drifts by tens of percent within minutes, and a ratio of two runs seconds apart
+cancels most of that drift. Reported: the median of the per-round ratios and
+their range, the medians of the times, per-stage times, a natural photo, a 12 MP
+frame, peak memory and first-call latency (fresh processes; a warm numba cache is
+the on-disk cache written by earlier runs). Prints a markdown table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -57,12 +64,61 @@ def stage_times(img, profile, repeat):
     raw = add_noise(clean, n, p.pattern, key=p.noise_key)
     cfa = (raw.astype(np.float32) - 64) / 959
     return {
-        "unprocess": timeit(lambda: unprocess(img, **kw), repeat),
-        "add_noise": timeit(lambda: add_noise(clean, n, p.pattern, key=p.noise_key), repeat),
-        "process": timeit(lambda: process(raw, **kw), repeat),
-        "  of which demosaic (Menon)": timeit(lambda: demosaic(cfa, p.pattern, "menon2007"), repeat),
-        "degrade (total)": timeit(lambda: degrade(img, profile, iso=8000, wb=p.wb, seed=0), repeat),
+        "unprocess (inverse gamma, inverse WB, mosaic)": timeit(lambda: unprocess(img, **kw), repeat),
+        "add_noise (Poisson, Tukey lambda, row, bias, rounding, clip)": timeit(lambda: add_noise(clean, n, p.pattern, key=p.noise_key), repeat),
+        "process (WB, Menon 2007, gamma)": timeit(lambda: process(raw, **kw), repeat),
+        "of which demosaic (Menon 2007)": timeit(lambda: demosaic(cfa, p.pattern, "menon2007"), repeat),
     }
+
+
+def side_by_side(official, ours_fn, base_fn, rounds):
+    """Alternate baseline and ours; returns per-round ratios and both time lists."""
+    ours_fn()
+    base_fn()
+    t_ours, t_base = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        base_fn()
+        t_base.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ours_fn()
+        t_ours.append(time.perf_counter() - t)
+    ratios = [b / o for b, o in zip(t_base, t_ours)]
+    return {"ratios": ratios, "ours_s": t_ours, "base_s": t_base}
+
+
+def worker(size: int, rounds: int) -> dict:
+    """One process, one thread count (NUMBA_NUM_THREADS): the side-by-side runs and stage times."""
+    import numba
+    from scipy import ndimage
+
+    import isp_sim
+    from isp_sim.imageio import read_rgb, sample_image_path
+
+    official = load_baseline()
+    profile = isp_sim.load_profile("mi_note10")
+    img = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
+    img64 = img.astype(np.float64)
+    photo, _ = read_rgb(sample_image_path("astronaut"))
+    photo = np.clip(ndimage.zoom(photo, (size / photo.shape[0], size / photo.shape[1], 1), order=1), 0, 1).astype(np.float32)
+    photo64 = photo.astype(np.float64)
+    wb = (2.0, 1.7)
+    out = {"threads": numba.get_num_threads()}
+    out["random"] = side_by_side(official, lambda: isp_sim.degrade(img, profile, iso=8000, wb=wb, seed=0),
+                                 lambda: official.degrade(img64, 8000, np.random.default_rng(0), wb=wb), rounds)
+    out["photo"] = side_by_side(official, lambda: isp_sim.degrade(photo, profile, iso=8000, wb=wb, seed=0),
+                                lambda: official.degrade(photo64, 8000, np.random.default_rng(0), wb=wb), max(3, rounds // 2))
+    out["stages"] = stage_times(img, profile, rounds)
+    return out
+
+
+def run_worker(threads: int, size: int, rounds: int) -> dict:
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    res = subprocess.run([sys.executable, "-m", "benchmarks.bench_degrade", "--worker", "--size", str(size),
+                          "--rounds", str(rounds)], capture_output=True, text=True, cwd=ROOT, env=env)
+    if res.returncode:
+        raise RuntimeError(res.stderr)
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 # peak memory from /proc/self/status (VmHWM: this process's high-water mark; ru_maxrss would
@@ -108,67 +164,55 @@ def child(code, *args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def summary(run: dict) -> str:
+    r = sorted(run["ratios"])
+    return (f"**{statistics.median(r):.1f}x** (rounds {r[0]:.1f}-{r[-1]:.1f}x; median times: ours "
+            f"{statistics.median(run['ours_s']) * 1e3:.1f} ms, release {statistics.median(run['base_s']) * 1e3:.0f} ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1024)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--no-12mp", action="store_true")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.worker:
+        print(json.dumps(worker(a.size, a.rounds)))
+        return
     import numba
 
     import isp_sim
 
-    official = load_baseline()
-    profile = isp_sim.load_profile("mi_note10")
-    rng = np.random.default_rng(0)
     n = a.size
-    img = rng.random((n, n, 3), dtype=np.float32)
-    img64 = img.astype(np.float64)
-    isp_sim.degrade(img[:64, :64], profile, iso=8000, seed=0)  # compile / load cache
-
-    print(f"# isp_sim.degrade vs release path, {n}x{n}, mi_note10 ISO 8000, Menon 2007 both sides")
-    print(f"machine: {platform.processor() or platform.machine()}, {numba.config.NUMBA_NUM_THREADS} numba threads max, "
-          f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}\n")
-    t_off = timeit(lambda: official.degrade(img64, 8000, np.random.default_rng(0)), max(2, a.repeat // 2))
-    rows = {}
-    for threads in (1, 2):
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            continue
-        numba.set_num_threads(threads)
-        rows[threads] = stage_times(img, profile, a.repeat)
-    t_off2 = timeit(lambda: official.degrade(img64, 8000, np.random.default_rng(0)), max(2, a.repeat // 2))
-    t_off = min(t_off, t_off2)
-    print(f"| stage ({n}x{n}) | " + " | ".join(f"ours, {t} thread{'s' if t > 1 else ''} (ms)" for t in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for stage in next(iter(rows.values())):
-        print(f"| {stage} | " + " | ".join(f"{rows[t][stage] * 1e3:.1f}" for t in rows) + " |")
-    print(f"| release path (official_degrade.py) | {t_off * 1e3:.0f} (NumPy, single-threaded) | |")
+    isp_sim.degrade(np.zeros((64, 64, 3), np.float32), "mi_note10", iso=8000, seed=0)  # fill the numba cache
+    print(f"# isp_sim.degrade vs release path, {n}x{n}, mi_note10 ISO 8000, WB (2.0, 1.7), Menon 2007 both sides")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
+          f"numpy {np.__version__}, numba {numba.__version__}\n")
+    runs = {t: run_worker(t, n, a.rounds) for t in (1, 2) if t <= (os.cpu_count() or 1)}
+    print(f"| stage ({n}x{n}, random input, median) | " + " | ".join(f"ours, {t} thread{'s' if t > 1 else ''} (ms)" for t in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    for stage in next(iter(runs.values()))["stages"]:
+        print(f"| {stage} | " + " | ".join(f"{runs[t]['stages'][stage] * 1e3:.1f}" for t in runs) + " |")
+    print(f"| **degrade, total** | " + " | ".join(f"**{statistics.median(runs[t]['random']['ours_s']) * 1e3:.1f}**" for t in runs) + " |")
+    print(f"| release path (single-threaded NumPy) | " + " | ".join(f"{statistics.median(runs[t]['random']['base_s']) * 1e3:.0f}" for t in runs) + " |")
     print()
-    for t in rows:
-        print(f"speed-up, {t} thread(s): {t_off / rows[t]['degrade (total)']:.1f}x")
-    # a natural photo (bundled astronaut, 512x512, bilinearly upsampled to the benchmark size):
-    # shot-noise cost depends on the signal, the release path's does not
-    from scipy import ndimage
-
-    from isp_sim.imageio import read_rgb, sample_image_path
-
-    photo, _ = read_rgb(sample_image_path("astronaut"))
-    photo = np.clip(ndimage.zoom(photo, (n / photo.shape[0], n / photo.shape[1], 1), order=1), 0, 1).astype(np.float32)
-    t_off_photo = timeit(lambda: official.degrade(photo.astype(np.float64), 8000, np.random.default_rng(0)), 2)
-    for t in rows:
-        numba.set_num_threads(t)
-        tp = timeit(lambda: isp_sim.degrade(photo, profile, iso=8000, wb=(2.0, 1.7), seed=0), a.repeat)
-        print(f"natural photo input, {t} thread(s): ours {tp * 1e3:.1f} ms, release path {t_off_photo * 1e3:.0f} ms, "
-              f"speed-up {t_off_photo / tp:.1f}x")
-    mp = n * n / 1e6
-    print(f"ours: {rows[max(rows)]['degrade (total)'] * 1e3 / mp:.1f} ms/MP with {max(rows)} threads; release: {t_off * 1e3 / mp:.0f} ms/MP\n")
+    print("| input | " + " | ".join(f"speed-up, {t} thread{'s' if t > 1 else ''}" for t in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    print(f"| random sRGB {n}x{n} | " + " | ".join(summary(runs[t]["random"]) for t in runs) + " |")
+    print(f"| natural photo (astronaut upsampled to {n}x{n}) | " + " | ".join(summary(runs[t]["photo"]) for t in runs) + " |")
+    print()
     if not a.no_12mp:
+        profile = isp_sim.load_profile("mi_note10")
+        official = load_baseline()
+        rng = np.random.default_rng(0)
         big = rng.random((3472, 4624, 3), dtype=np.float32)
-        numba.set_num_threads(max(rows))
-        t_big = timeit(lambda: isp_sim.degrade(big, profile, iso=8000, seed=0), 2)
-        t_big_off = timeit(lambda: official.degrade(big.astype(np.float64), 8000, np.random.default_rng(0)), 1)
-        print(f"12 MP frame (3472x4624): ours {t_big:.2f} s ({max(rows)} threads), release path {t_big_off:.1f} s, "
-              f"ratio {t_big_off / t_big:.1f}x")
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        big64 = big.astype(np.float64)
+        run = side_by_side(official, lambda: isp_sim.degrade(big, profile, iso=8000, wb=(2.0, 1.7), seed=0),
+                           lambda: official.degrade(big64, 8000, np.random.default_rng(0), wb=(2.0, 1.7)), 2)
+        del big64
+        print(f"12 MP frame (3472x4624, random input, {numba.get_num_threads()} threads): {summary(run)}")
         c = child(CHILD, 3472, 4624)
         o = child(CHILD_OFFICIAL, 3472, 4624, BASELINE)
         print(f"peak memory for one 12 MP degrade (fresh process, VmHWM): ours {c['peak_rss_mb']:.0f} MB "

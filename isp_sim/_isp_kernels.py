@@ -79,6 +79,27 @@ def _decode_fast(v, lut, tone):
 
 
 @njit(cache=True, parallel=True)
+def count_outside_unit(bits):
+    """Number of float32 values (given as their uint32 bits) that are not in [0, 1]: NaN, inf,
+    negative or above 1. Integer compares only (a vectorised reduction): for a float32 with the sign
+    bit clear, bits <= bits(1.0) exactly when 0 <= value <= 1; -0.0 is the one allowed value with
+    the sign bit set."""
+    n = bits.shape[0]
+    chunk = 1 << 16
+    nt = (n + chunk - 1) // chunk
+    counts = np.zeros(nt, np.int64)
+    one = np.uint32(0x3F800000)
+    neg_zero = np.uint32(0x80000000)
+    for t in prange(nt):
+        c = 0
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            b = bits[i]
+            c += (b > one) & (b != neg_zero)
+        counts[t] = c
+    return counts.sum()
+
+
+@njit(cache=True, parallel=True)
 def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, black, scale, out):
     """sRGB (H, W, 3) -> clean mosaic in DN (black included), only the sampled plane computed."""
     h, w = out.shape

@@ -130,6 +130,8 @@ def as_srgb(img, *, allow_batch: bool = False, name: str = "img") -> np.ndarray:
         return img.astype(np.float32) / np.float32(65535)
     if img.dtype == np.bool_ or not np.issubdtype(img.dtype, np.floating):
         raise InputTypeError(f"{name} dtype {img.dtype} not supported; use float32/float64 in [0, 1], uint8 or uint16")
+    if img.dtype == np.float32 and img.flags.c_contiguous and K.count_outside_unit(img.reshape(-1).view(np.uint32)) == 0:
+        return img  # the common case, checked in one parallel integer pass
     if not np.all(np.isfinite(img)):
         raise InputError(f"{name} contains NaN or inf values")
     lo, hi = float(img.min()), float(img.max())
@@ -224,9 +226,7 @@ def _process(raw, pattern, g, settings, black, scale):
         rgb = demosaic(cfa, pattern, method=settings.demosaic)
     m, _, use = settings._ccm_arrays()
     if use:
-        lin = np.empty(rgb.shape, dtype=np.float32)
-        K.apply_ccm(rgb, m, lin)
-        rgb = lin
-    out = np.empty(rgb.shape, dtype=np.float32)
-    K.finish(np.ascontiguousarray(rgb), settings._luts()[1], settings.tone_curve, out)
-    return out
+        K.apply_ccm(rgb, m, rgb)  # in place: each pixel's three values are read before it is written
+    rgb = np.ascontiguousarray(rgb)
+    K.finish(rgb, settings._luts()[1], settings.tone_curve, rgb)  # in place: rgb is ours, elementwise map
+    return rgb
