@@ -219,14 +219,25 @@ def table_index(lam):
 
 
 @njit(inline="always", cache=True)
-def table_invert(m, u):
-    """The Poisson(_LAM0[m]) count whose CDF interval holds ``u``."""
+def table_start(m, u):
+    """Where the inversion of ``u`` in table ``m`` starts: the guide table's entry (an index into _CDF)."""
     off = _OFFS[m]
     length = _OFFS[m + 1] - off
-    k = np.int64(_GUIDE[off + min(int(u * length), length - 1)])
-    while _CDF[off + k] < u:  # terminates: the table's last entry is 1.0 > u
+    return off + np.int64(_GUIDE[off + min(np.int64(u * length), length - 1)])
+
+
+@njit(inline="always", cache=True)
+def table_search(m, k, u):
+    """The Poisson(_LAM0[m]) count whose CDF interval holds ``u``, searching up from _CDF index ``k``."""
+    while _CDF[k] < u:  # terminates: each table's last entry is 1.0 > u
         k += 1
-    return _KLO[m] + k
+    return _KLO[m] + (k - _OFFS[m])
+
+
+@njit(inline="always", cache=True)
+def table_invert(m, u):
+    """The Poisson(_LAM0[m]) count whose CDF interval holds ``u`` (guide table, then a short search)."""
+    return table_search(m, table_start(m, u), u)
 
 
 _EXP_STEPS = 64

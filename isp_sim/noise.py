@@ -93,6 +93,8 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
         counts = np.empty(w)
         read = np.empty(w)
         delta = np.empty(w)
+        table = np.empty(w, np.int64)
+        start = np.empty(w, np.int64)
         extra = np.empty(w)
         large = np.empty(w, np.int64)
         for y in range(task * _ROWS_PER_TASK, min(h, (task + 1) * _ROWS_PER_TASK)):
@@ -107,14 +109,18 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             for x in range(w):
                 lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
             # (2) Poisson(lam0) by guide-table inversion, lam0 = lam rounded down to the table grid
-            n_large = 0
+            # in two loops, so that the guide-table loads of many pixels are in flight together
             for x in range(w):
                 lm = lam[x]
                 m = _rng.table_index(lm)
-                counts[x] = _rng.table_invert(m, u_shot[x])
                 delta[x] = min(lm - lam0[m], 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
+                table[x] = m
+                start[x] = _rng.table_start(m, u_shot[x])
+            n_large = 0
+            for x in range(w):
+                counts[x] = _rng.table_search(table[x], start[x], u_shot[x])
                 large[n_large] = x
-                n_large += lm >= tmax
+                n_large += lam[x] >= tmax
             # ... plus Poisson(delta): the first three steps of its inversion for every pixel (vectorisable),
             # the rest for the few that need more
             for x in range(w):
@@ -130,9 +136,9 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 read[x] = sign
                 s_read[x] = s
             for par in range(2):
-                table = qtab[qrow[cmap[py, par]]]
+                qt = qtab[qrow[cmap[py, par]]]
                 for x in range(par, w, 2):
-                    read[x] = -read[x] * _rng.quantile_at_bits(s_bits[x], table)
+                    read[x] = -read[x] * _rng.quantile_at_bits(s_bits[x], qt)
             # (4) the listed pixels
             for j in range(n_large):
                 x = large[j]
