@@ -92,6 +92,35 @@ def test_tukey_lambda_shape_is_recovered_in_the_dark():
     assert d.std() == pytest.approx(np.sqrt(n.read_std[1] ** 2 + 1 / 12), rel=0.03)
 
 
+@pytest.mark.parametrize("law", ["tukey_lambda", "gaussian"])
+def test_dark_frame_counts_follow_the_exact_discretised_read_law(law):
+    """No signal, so each DN value d has probability F(d + 1/2 - o) - F(d - 1/2 - o) exactly (F the
+    read-noise CDF, o = bias + black, rounding half up): a chi-square test on 262k pixels of one
+    channel checks the tabulated inverse CDF, its folding at 1/2 and the rounding, for both laws."""
+    from scipy import stats
+
+    from isp_sim import add_noise
+
+    n = load_profile("mi_note10").at_iso(12800, read_law=law)
+    assert n.row_std == 0.0
+    clean = np.full((1024, 1024), n.black_level[0], np.float32)
+    raw = add_noise(clean, n, "RGGB", seed=11)
+    for c in (0, 3):
+        d = channel_values(raw.astype(np.float64), "RGGB", c).ravel()
+        o = n.bias[c] + n.black_level[c]
+        if law == "gaussian":
+            dist = stats.norm(scale=n.read_std[c])
+        else:
+            dist = stats.tukeylambda(n.read_lambda[c], scale=n.read_scale[c])
+        ks = np.arange(d.min(), d.max() + 1)
+        expect = (dist.cdf(ks + 0.5 - o) - dist.cdf(ks - 0.5 - o)) * d.size
+        obs = np.bincount((d - ks[0]).astype(np.int64), minlength=ks.size)
+        keep = expect > 5
+        chi2 = ((obs[keep] - expect[keep]) ** 2 / expect[keep]).sum()
+        assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-4, (law, c, chi2, keep.sum())
+        assert obs[~keep].sum() == pytest.approx(expect[~keep].sum(), abs=5 * np.sqrt(expect[~keep].sum()) + 5)
+
+
 def test_matches_release_path(official):
     """Same ISO and WB: raw-domain variance vs mean agrees with the release's path within 3%."""
     p = load_profile("mi_note10")
