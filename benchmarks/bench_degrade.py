@@ -71,7 +71,7 @@ def stage_times(img, profile, repeat):
     }
 
 
-def side_by_side(official, ours_fn, base_fn, rounds):
+def side_by_side(ours_fn, base_fn, rounds):
     """Alternate baseline and ours; returns per-round ratios and both time lists."""
     ours_fn()
     base_fn()
@@ -104,9 +104,9 @@ def worker(size: int, rounds: int) -> dict:
     photo64 = photo.astype(np.float64)
     wb = (2.0, 1.7)
     out = {"threads": numba.get_num_threads()}
-    out["random"] = side_by_side(official, lambda: isp_sim.degrade(img, profile, iso=8000, wb=wb, seed=0),
+    out["random"] = side_by_side(lambda: isp_sim.degrade(img, profile, iso=8000, wb=wb, seed=0),
                                  lambda: official.degrade(img64, 8000, np.random.default_rng(0), wb=wb), rounds)
-    out["photo"] = side_by_side(official, lambda: isp_sim.degrade(photo, profile, iso=8000, wb=wb, seed=0),
+    out["photo"] = side_by_side(lambda: isp_sim.degrade(photo, profile, iso=8000, wb=wb, seed=0),
                                 lambda: official.degrade(photo64, 8000, np.random.default_rng(0), wb=wb), max(3, rounds // 2))
     out["stages"] = stage_times(img, profile, rounds)
     return out
@@ -209,7 +209,7 @@ def main() -> None:
         big = rng.random((3472, 4624, 3), dtype=np.float32)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         big64 = big.astype(np.float64)
-        run = side_by_side(official, lambda: isp_sim.degrade(big, profile, iso=8000, wb=(2.0, 1.7), seed=0),
+        run = side_by_side(lambda: isp_sim.degrade(big, profile, iso=8000, wb=(2.0, 1.7), seed=0),
                            lambda: official.degrade(big64, 8000, np.random.default_rng(0), wb=(2.0, 1.7)), 2)
         del big64
         print(f"12 MP frame (3472x4624, random input, {numba.get_num_threads()} threads): {summary(run)}")

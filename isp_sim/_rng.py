@@ -9,7 +9,7 @@ thread computes it or in which order: output is bit-identical for any numba
 thread count. Keys come from :class:`numpy.random.SeedSequence`.
 
 Samplers here are exact methods driven by these uniforms: Poisson by table
-inversion (mean < 64, see :func:`poisson`) and by PTRS transformed rejection (Hoermann, "The transformed
+inversion (mean < 256, see :func:`poisson`) and by PTRS transformed rejection (Hoermann, "The transformed
 rejection method for generating Poisson random variables", Insurance:
 Mathematics and Economics 12, 1993; the method numpy uses), symmetric read-noise
 laws (Tukey lambda, Gaussian) by their inverse CDF (:func:`quantile_table`), and
@@ -60,15 +60,6 @@ def normal(key, counter):
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
-@njit(inline="always", cache=True)
-def tukey_lambda_standard(u, lam):
-    """Inverse CDF of the standard Tukey-lambda law at ``u`` in (0, 1)."""
-    if lam == 0.0:
-        return math.log(u / (1.0 - u))
-    # expm1 form: (u^lam - (1-u)^lam) / lam without cancellation for tiny |lam|
-    return (math.expm1(lam * math.log(u)) - math.expm1(lam * math.log1p(-u))) / lam
-
-
 # --- symmetric inverse CDFs by table lookup over the bits of the folded uniform -----------------
 #
 # A read-noise draw is Q(u) for a law symmetric about 0 (Tukey lambda, Gaussian), so Q(u) = -Q(1 - u)
@@ -103,7 +94,7 @@ def quantile_table(law: str, shape: float = 0.0) -> np.ndarray:
         q = ndtri(s)
     elif shape == 0.0:
         q = np.log(s) - np.log1p(-s)
-    else:
+    else:  # expm1 form of (s^lam - (1-s)^lam) / lam: no cancellation for tiny |lam|
         q = (np.expm1(shape * np.log(s)) - np.expm1(shape * np.log1p(-s))) / shape
     q[-1] = 0.0
     return q
@@ -204,6 +195,7 @@ def _poisson_tables():
 
 _CDF, _GUIDE, _OFFS, _KLO, _LAM0 = _poisson_tables()
 N_TABLES = len(_LAM0)
+assert TABLE_GRID == ((64.0, 4), (128.0, 2), (256.0, 1)) and N_TABLES == 512, "table_index hard-codes this grid"
 
 
 @njit(inline="always", cache=True)

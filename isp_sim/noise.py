@@ -39,6 +39,7 @@ from .cfa import channel_map, check_pattern, per_channel_image
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
 
+
 @njit(cache=True, parallel=True)
 def _row_offsets(h, row_std, key):
     out = np.zeros(h, dtype=np.float64)
@@ -60,13 +61,12 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     pixel (means >= TABLE_MAX use the last table, result overwritten in 4), listing the pixels with
     large means; (3) read noise by the symmetric quantile table; (4) the listed pixels by PTRS (its
     first try inline with the uniforms from (1), the rest in :func:`_rng.poisson` from the same
-    counters); (5) sum, round, clip. The passes keep the branchy work off the common path; the values are those of
-    ``_rng.poisson`` and the quantile of one uniform per pixel, so the result is independent of how
-    rows are split between threads.
+    counters); (5) sum, round, clip. The passes keep the branchy work off the common path. The
+    values are those of ``_rng.poisson`` and the quantile of one uniform per pixel, so the result
+    is independent of how rows are split between threads.
     """
     h, w = clean.shape
     shift = np.uint64(_rng.DRAW_BITS)
-    one = np.uint64(1)
     fwhite = float(white)
     lam0 = _rng._LAM0
     tmax = _rng.TABLE_MAX
