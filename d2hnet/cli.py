@@ -181,6 +181,7 @@ SUBCOMMANDS: list[tuple[str, AddParser]] = [
     ("validate", _lazy("d2hnet.train_cli", "add_validate_parser")),
     ("synth", _lazy("d2hnet.train_cli", "add_synth_parser")),
     ("make-val", _lazy("d2hnet.train_cli", "add_make_val_parser")),
+    ("study", _lazy("d2hnet.study_cli", "add_study_parser")),
 ]
 
 
