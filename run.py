@@ -24,7 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 
-EXTRAS = {"demo": "test", "test": "torch,test", "bench": "torch,test"}
+EXTRAS = {"demo": "test", "test": "torch,test,study", "bench": "torch,test,study"}
 
 
 def ensure_env(extras: str) -> None:

@@ -270,6 +270,12 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
 
     cfg = cfg or StudyConfig()
     cfg.check()
+    import importlib.util
+
+    for mod, hint in (("bm3d", "pip install 'phonenoise[study]' (bm3d: free for non-commercial use only)"),
+                      ("skimage", "pip install scikit-image")):
+        if importlib.util.find_spec(mod) is None:
+            raise InputError(f"d2hnet study needs the {mod} package for its baselines: {hint}")
     out = Path(out)
     _check_out(out, overwrite)
     target = _profile(profile, "--profile")
