@@ -222,17 +222,20 @@ def main(argv=None) -> int:
 
 def add_simulate_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--isos", type=float, nargs="+", help="ISOs to shoot (default: 6 across the profile's range)")
-    ap.add_argument("--n-dark", type=int, default=16)
-    ap.add_argument("--n-flat-pairs", type=int, default=4)
-    ap.add_argument("--size", type=int, nargs=2, default=(512, 768), metavar=("H", "W"))
-    ap.add_argument("--seed", type=int, default=0)
+    from isp_sim.cli_support import non_negative_int, positive_int
+
+    ap.add_argument("--n-dark", type=positive_int, default=16)
+    ap.add_argument("--n-flat-pairs", type=positive_int, default=4)
+    ap.add_argument("--size", type=positive_int, nargs=2, default=(512, 768), metavar=("H", "W"))
+    ap.add_argument("--seed", type=non_negative_int, default=0)
     ap.add_argument("--layout", choices=("split", "mixed"), default="split")
     ap.add_argument("--iso-location", choices=("exif", "ifd0", "both"), default="exif")
 
 
 def run_simulate_from_args(profile, out_dir, a) -> int:
     sess = simulate_capture(profile, out_dir, isos=a.isos, n_dark=a.n_dark, n_flat_pairs=a.n_flat_pairs,
-                            size=tuple(a.size), seed=a.seed, layout=a.layout, iso_location=a.iso_location, progress=True)
+                            size=tuple(a.size), seed=a.seed, layout=a.layout, iso_location=a.iso_location,
+                            progress=not getattr(a, "quiet", False))
     n = sum(len(v) for v in sess.dark_files.values()) + 2 * sum(len(v) for v in sess.flat_files.values())
     print(f"wrote {n} DNG files for ISO {', '.join(f'{i:g}' for i in sess.isos)} to {sess.out_dir} (truth in truth.json)")
     return 0

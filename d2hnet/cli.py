@@ -14,8 +14,9 @@ never as an import side effect elsewhere), e.g.::
 
 Handlers import torch lazily, so ``d2hnet --help`` is fast and a missing
 PyTorch gives an install hint. Errors of this package print one line
-``d2hnet <cmd>: error: ...`` and exit with status 2; warnings print as
-``d2hnet <cmd>: warning: ...``; success exits 0.
+``d2hnet <cmd>: error: ...``; warnings print as ``d2hnet <cmd>: warning: ...``.
+Exit statuses (:mod:`isp_sim.cli_support`): 0 done; 1 a batch finished but
+skipped items (named); 2 bad arguments or unusable input; 3 an internal error.
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ def _add_restore(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _run_restore(args: argparse.Namespace) -> int:
+    from isp_sim.cli_support import batch_summary, check_distinct_outputs, check_output_dir, check_output_file
+
     from .checkpoint import load_checkpoint
-    from .errors import InputError
+    from .errors import InputError, IspSimError
     from .infer import RestoreOptions, _resolve_device, iter_folder, restore_files
 
     pair_mode = args.long is not None or args.short is not None
@@ -95,23 +98,46 @@ def _run_restore(args: argparse.Namespace) -> int:
         raise InputError("pair mode needs both --long and --short")
     if not pair_mode and args.input_dir is None:
         raise InputError("nothing to restore: give --long L --short S, or --input-dir DIR")
+    if pair_mode:
+        for flag, p in (("--long", args.long), ("--short", args.short)):
+            if p.is_dir():
+                raise InputError(f"{flag} {p}: is a folder; give an image file (or use --input-dir for a folder)")
+            if not p.is_file():
+                raise InputError(f"{flag} {p}: no such file")
+        check_output_file(args.output, inputs=(args.long, args.short), flag="-o")
+        jobs = [("", args.long, args.short, args.output)]
+    else:
+        check_output_dir(args.output, flag="-o")
+        jobs = list(iter_folder(args.input_dir, args.output, long_suffix=args.long_suffix,
+                                short_suffix=args.short_suffix, out_suffix=args.out_suffix, out_ext=args.out_ext))
+        every_input = [p for _, lp, sp, _ in jobs for p in (lp, sp)]
+        outs = [(lp, op) for _, lp, _, op in jobs]
+        if args.save_deblur:
+            outs += [(lp, op.with_name(f"{op.stem}_deblur{op.suffix}")) for _, lp, _, op in jobs]
+        check_distinct_outputs(outs, inputs=every_input)
     dev = _resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=dev)
     opts = RestoreOptions(
         deblur_size=args.deblur_size, deblur_scale=args.deblur_scale, tile_size=args.tile_size,
         tile_overlap=args.tile_overlap, device=str(dev), amp=args.amp, progress=not args.no_progress,
     )
-    if pair_mode:
-        jobs = [("", args.long, args.short, args.output)]
-    else:
-        jobs = list(iter_folder(args.input_dir, args.output, long_suffix=args.long_suffix,
-                                short_suffix=args.short_suffix, out_suffix=args.out_suffix, out_ext=args.out_ext))
+    skipped: list[str] = []
     for i, (name, lp, sp, op) in enumerate(jobs):
         deb = op.with_name(f"{op.stem}_deblur{op.suffix}") if args.save_deblur else None
-        written = restore_files(lp, sp, op, model, bit_depth=args.bit_depth, deblurred_path=deb, options=opts)
         label = f"[{i + 1}/{len(jobs)}] " if len(jobs) > 1 else ""
+        if pair_mode:  # one pair: its error is the command's error
+            written = restore_files(lp, sp, op, model, bit_depth=args.bit_depth, deblurred_path=deb, options=opts)
+        else:
+            try:
+                written = restore_files(lp, sp, op, model, bit_depth=args.bit_depth, deblurred_path=deb, options=opts)
+            except IspSimError as exc:
+                print(f"d2hnet restore: warning: skipping pair {name!r} ({lp.name}, {sp.name}): {exc}", file=sys.stderr)
+                skipped.append(name)
+                continue
         print(f"{label}{written}", flush=True)
-    return 0
+    if pair_mode:
+        return 0
+    return batch_summary("d2hnet restore", len(jobs) - len(skipped), skipped)
 
 
 # ----------------------------------------------------------------------------- convert-release
@@ -196,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="d2hnet", description="D2HNet night restoration of long/short exposure pairs."
     )
+    from isp_sim.cli_support import add_debug_flag
+
+    add_debug_flag(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for _name, add in SUBCOMMANDS:
@@ -204,25 +233,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``d2hnet`` console script; returns the exit status."""
+    """Entry point of the ``d2hnet`` console script; returns the exit status (module docstring)."""
+    from isp_sim.cli_support import run_cli
+
     parser = build_parser()
-    args = parser.parse_args(argv)
-    from isp_sim.errors import IspSimError
 
-    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-        print(f"d2hnet {args.command}: warning: {message}", file=sys.stderr)
+    def dispatch(args: argparse.Namespace) -> int:
 
-    try:
+        def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+            print(f"d2hnet {args.command}: warning: {message}", file=sys.stderr)
+
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = show  # restored by catch_warnings
             return int(args.func(args) or 0)
-    except IspSimError as exc:
-        print(f"d2hnet {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"d2hnet {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+
+    # the prefix of error lines names the subcommand ("d2hnet restore: error: ...")
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    sub = next((a for a in argv_list if not a.startswith("-")), "")
+    prog = f"d2hnet {sub}" if sub in {n for n, _ in SUBCOMMANDS} else "d2hnet"
+    return run_cli(prog, parser, argv_list, dispatch, extra_usage_errors=(ImportError,))
 
 
 if __name__ == "__main__":  # pragma: no cover

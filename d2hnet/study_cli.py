@@ -5,27 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from isp_sim.cli_support import non_negative_int as _seed
+from isp_sim.cli_support import positive_int as _positive
+
 __all__ = ["add_study_parser"]
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
 
 
 def add_study_parser(subparsers) -> None:  # type: ignore[no-untyped-def]

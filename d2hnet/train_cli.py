@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from isp_sim.cli_support import non_negative_int, positive_int
+
 __all__ = ["add_train_parser", "add_validate_parser", "add_synth_parser", "add_make_val_parser"]
 
 
@@ -25,7 +27,7 @@ def add_train_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
                         "(default: the config's noise.profile)")
     p.add_argument("--phase", choices=("1", "2", "both"), default="both", help="which phase(s) to run (default both)")
     p.add_argument("--resume", action="store_true", help="continue the run in run.out_dir exactly where it stopped")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps of each phase (smoke runs)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps of each phase (smoke runs)")
     p.set_defaults(func=_run_train)
 
 
@@ -88,10 +90,10 @@ def add_synth_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--fps", type=float, default=None, help="--frames: frame rate of the frames (required)")
     p.add_argument("--long-ms", type=float, nargs=4, default=None, help="exposures of long2/4/6/8 in ms (20 40 60 80)")
     p.add_argument("--gap-ms", type=float, default=None, help="read-out gap in ms (35)")
-    p.add_argument("--tuples-per-image", type=int, default=1, help="stills: tuples per photo (different shakes)")
+    p.add_argument("--tuples-per-image", type=positive_int, default=1, help="stills: tuples per photo (different shakes)")
     p.add_argument("--max-shake", type=float, default=12.0, help="stills: largest shake extent in px (12)")
     p.add_argument("--short-offset", type=float, default=3.0, help="stills: extra short-frame offset in px (3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(func=_run_synth)
 
 
@@ -130,7 +132,7 @@ def add_make_val_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--profile", "-p", required=True, help="bundled profile name or profile.json")
     p.add_argument("--src", type=Path, required=True, help="folder of clean tuples (D2-Dataset or generic layout)")
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--layout", default="auto", choices=("auto", "d2", "generic"))
     p.add_argument("--long-suffix", default="long8")
     p.add_argument("--crop", type=int, default=None, help="centre crop (multiple of 16) for quick validation")

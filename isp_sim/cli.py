@@ -14,14 +14,35 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IspSimError
+from .cli_support import (add_debug_flag, batch_summary, check_distinct_outputs, check_output_dir, non_negative_int,
+                          run_cli)
+from .errors import InputError, IspSimError
 
 
 def _iso_arg(text: str):
-    if ":" in text:
-        lo, hi = text.split(":", 1)
-        return (float(lo), float(hi))
-    return float(text)
+    """``--iso`` value: a number, or ``LOW:HIGH``."""
+    try:
+        if ":" in text:
+            lo, hi = text.split(":", 1)
+            val = (float(lo), float(hi))
+            if not val[0] <= val[1]:
+                raise argparse.ArgumentTypeError(f"range {text!r} is reversed: give LOW:HIGH with LOW <= HIGH")
+            return val
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO number or LOW:HIGH, got {text!r}") from None
+
+
+def _outputs(a) -> list[tuple[str, Path]]:
+    out = Path(a.output)
+    res = []
+    for path in a.images:
+        stem = Path(path).stem
+        suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in (".png", ".tif", ".tiff") else ".png"
+        res.append((path, out / f"{stem}_noisy{suffix}"))
+        if a.save_raw:
+            res += [(path, out / f"{stem}_raw.dng"), (path, out / f"{stem}_params.json")]
+    return res
 
 
 def _cmd_degrade(a) -> int:
@@ -32,19 +53,23 @@ def _cmd_degrade(a) -> int:
 
     profile = load_profile(a.profile)
     settings = ISPSettings(transfer=a.transfer, demosaic=a.demosaic)
-    out = Path(a.output)
+    out = check_output_dir(a.output, flag="-o/--output")
+    for path in a.images:
+        if Path(path).is_dir():
+            raise InputError(f"{path}: is a folder; give image files (.png, .tif, .tiff)")
+    check_distinct_outputs(_outputs(a), inputs=a.images)
     out.mkdir(parents=True, exist_ok=True)
     children = np.random.SeedSequence(a.seed).spawn(len(a.images))
     from tqdm import tqdm
 
-    failed = 0
+    skipped: list[str] = []
     for path, ss in tqdm(list(zip(a.images, children)), desc="degrade", unit="img", disable=a.quiet or len(a.images) < 2):
         try:
             img, depth = read_rgb(path)
             r = degrade(img, profile, iso=a.iso, k=a.k, seed=ss, settings=settings, extrapolate=a.extrapolate)
         except IspSimError as exc:
-            print(f"isp-sim: skipping {path}: {exc}", file=sys.stderr)
-            failed += 1
+            print(f"isp-sim degrade: warning: skipping {path}: {exc}", file=sys.stderr)
+            skipped.append(str(path))
             continue
         stem = Path(path).stem
         suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in (".png", ".tif", ".tiff") else ".png"
@@ -57,7 +82,9 @@ def _cmd_degrade(a) -> int:
             msg += f", raw {dng.name} + {side.name}"
         if not a.quiet:
             print(msg)
-    return 1 if failed else 0
+    if a.quiet and not skipped:
+        return 0
+    return batch_summary("isp-sim degrade", len(a.images) - len(skipped), skipped)
 
 
 def _cmd_profiles(a) -> int:
@@ -102,6 +129,7 @@ def _cmd_demo(a) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="isp-sim", description="Realistic phone-camera noise: unprocess -> calibrated sensor noise -> ISP.")
+    add_debug_flag(ap)
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("degrade", help="degrade sRGB images (8/16-bit PNG/TIFF) with a noise profile")
     d.add_argument("images", nargs="+", help="input images (.png, .tif, .tiff)")
@@ -110,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = d.add_mutually_exclusive_group()
     g.add_argument("--iso", type=_iso_arg, help="ISO, or LOW:HIGH to draw log-uniformly (default: drawn from the profile)")
     g.add_argument("--k", type=float, help="system gain K in DN per electron (K-indexed profiles)")
-    d.add_argument("--seed", type=int, default=None, help="random seed (default: fresh entropy, recorded with --save-raw)")
+    d.add_argument("--seed", type=non_negative_int, default=None, help="random seed (default: fresh entropy, recorded with --save-raw)")
     d.add_argument("--save-raw", action="store_true", help="also write the noisy mosaic as DNG plus a JSON sidecar of the params")
-    d.add_argument("--demosaic", default="menon2007", help="bilinear, malvar2004 or menon2007 (default)")
+    d.add_argument("--demosaic", default="menon2007", choices=("bilinear", "malvar2004", "menon2007"),
+                   help="demosaicing of the forward ISP (default menon2007)")
     d.add_argument("--transfer", default="gamma", choices=("gamma", "srgb", "linear"))
     d.add_argument("--bit-depth", type=int, choices=(8, 16), default=None, help="output bit depth (default: the input's)")
     d.add_argument("--extrapolate", action="store_true", help="allow ISO/K outside the profile's range (warns)")
@@ -128,20 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--profile", default="mi_note10")
     m.add_argument("--long-iso", type=float, default=1000)
     m.add_argument("--short-iso", type=float, default=8000)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=non_negative_int, default=0)
     m.add_argument("--image", default=None, help="input image (default: bundled coffee.png)")
     m.set_defaults(func=_cmd_demo)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = build_parser()
-    a = ap.parse_args(argv)
-    try:
-        return a.func(a)
-    except IspSimError as exc:
-        print(f"isp-sim: error: {exc}", file=sys.stderr)
-        return 2
+    """Entry point of ``isp-sim``; exit statuses as in :mod:`isp_sim.cli_support`."""
+    return run_cli("isp-sim", build_parser(), argv, lambda a: a.func(a))
 
 
 if __name__ == "__main__":

@@ -189,6 +189,8 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str, *, iso=None, k: float 
     batch = x.ndim == 4
     xs = x if batch else x[None]
     n = xs.shape[0]
+    if n == 0:
+        raise InputError("img is an empty batch (0 images); give (H, W, 3) or (N, H, W, 3) with N >= 1")
     if params is not None:
         plist = list(params) if isinstance(params, (list, tuple)) else [params]
         if not all(isinstance(p, DegradeParams) for p in plist):

@@ -178,6 +178,15 @@ def noise_keys(key: int) -> tuple[np.uint64, np.uint64, np.uint64]:
     return k[0], k[1], k[2]
 
 
+def check_key(key) -> int:
+    """A noise key as an int in [0, 2**64), or InputError / InputTypeError naming what is allowed."""
+    if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+        raise InputTypeError(f"key must be an integer in [0, 2**64) (a DegradeResult's params.noise_key), got {type(key).__name__}")
+    if not 0 <= int(key) < 2**64:
+        raise InputError(f"key must be an integer in [0, 2**64) (a DegradeResult's params.noise_key), got {int(key)}")
+    return int(key)
+
+
 def key_from_seed(seed) -> int:
     """A 64-bit noise key from an int, a SeedSequence, a Generator or None (fresh entropy)."""
     return int(seed_sequence(seed).generate_state(1, dtype=np.uint64)[0])
@@ -230,6 +239,7 @@ def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB",
                           "their shot noise is computed for a zero signal", RuntimeWarning, stacklevel=2)
     if key is None:
         key = key_from_seed(seed)
+    key = check_key(key)
     src = raw_clean if raw_clean.dtype in (np.float32, np.float64) else raw_clean.astype(np.float64)
     return _add_noise(np.ascontiguousarray(src), params, cmap, key)
 

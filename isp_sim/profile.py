@@ -372,6 +372,8 @@ def _validate(d: Any, source: str) -> dict:
     kr = d["k_range"]
     if kr[0] > kr[1]:
         raise ProfileError(f"{source}: field 'k_range' must be [low, high], got {kr}")
+    span = s["white_level"] - max(s["black_level"])
+    _check_bounds(d, span, source)
     pts = d["points"]
     for i, p in enumerate(pts):
         if p["read_law"] == "tukey_lambda":
@@ -409,6 +411,39 @@ def _validate(d: Any, source: str) -> dict:
     return d
 
 
+#: Physically plausible bounds, relative to the signal range ``span = white - black`` (DN). They admit
+#: every published phone and camera calibration (full well up to 10^7 e-, gains up to span / 2 DN/e-:
+#: two electrons fill the range) and reject values no sensor has (K = 1e300, read noise larger than
+#: the range): ``K in [1e-7 span, span / 2]``; read, row and bias magnitude ``<= span / 4``; Tukey
+#: lambda in ``(-0.5, 1]``.
+BOUNDS = {"K": (1e-7, 0.5), "read_std": (0.0, 0.25), "read_scale": (0.0, 0.25), "row_std": (0.0, 0.25),
+          "bias": (-0.25, 0.25), "read_lambda": (-0.5, 1.0)}
+
+
+def _check_bounds(d: dict, span: float, source: str) -> None:
+    def check(where: str, name: str, values) -> None:
+        lo, hi = BOUNDS[name]
+        if name != "read_lambda":
+            lo, hi = lo * span, hi * span
+        for v in values if isinstance(values, list) else [values]:
+            if v is None:
+                continue
+            bad = not (lo < v <= hi) if name == "read_lambda" else not (lo <= v <= hi)
+            if bad or (name == "K" and v <= 0):
+                raise ProfileError(f"{source}: field '{where}' = {v!r} is outside the physically plausible range "
+                                   f"[{lo:.4g}, {hi:.4g}] for this sensor (signal range {span:g} DN; bounds: "
+                                   "isp_sim.profile.BOUNDS)")
+
+    for i, p in enumerate(d["points"]):
+        for name in ("K", "read_std", "read_scale", "row_std", "bias", "read_lambda"):
+            if name in p:
+                check(f"points[{i}].{name}", name, p[name])
+    for j, v in enumerate(d["k_range"]):
+        check(f"k_range[{j}]", "K", v)
+    for j, v in enumerate(d.get("models", {}).get("read_lambdas", []) or []):
+        check(f"models.read_lambdas[{j}]", "read_lambda", v)
+
+
 def load_profile(name_or_path: str | os.PathLike | NoiseProfile) -> NoiseProfile:
     """Load a bundled profile by name (see :func:`bundled_profiles`) or a profile JSON file by path.
 
@@ -436,12 +471,28 @@ def load_profile(name_or_path: str | os.PathLike | NoiseProfile) -> NoiseProfile
     return NoiseProfile._from_json(text, f"bundled:{s}")
 
 
+_MAX_JSON_CHARS = 20_000_000
+
+
 @functools.lru_cache(maxsize=64)
 def _check_json(text: str, source: str) -> None:
     """Parse and validate a profile's JSON text (raises ProfileError). Cached by content: schema
     validation takes ~40 ms, and training loops pass a profile by name to every ``degrade`` call."""
+    if len(text) > _MAX_JSON_CHARS:
+        raise ProfileError(f"{source}: {len(text)} characters is far too large for a noise profile "
+                           f"(at most {_MAX_JSON_CHARS}); is this the right file?")
+
+    def no_constants(name: str):
+        raise ProfileError(f"{source}: {name} is not allowed in a profile (JSON has no NaN or infinity; "
+                           "write a finite number or null where the schema allows it)")
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=no_constants)
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{source}: not valid JSON ({exc})") from exc
-    _validate(data, source)
+    except RecursionError:
+        raise ProfileError(f"{source}: JSON nested too deeply to be a noise profile") from None
+    try:
+        _validate(data, source)
+    except RecursionError:
+        raise ProfileError(f"{source}: JSON nested too deeply to be a noise profile") from None

@@ -128,7 +128,7 @@ def test_cli_end_to_end(base_session, tmp_path, capsys):
     assert "README.txt" in text and "DNG NoiseProfile" in text and "Gr and Gb are merged" in text
     assert main(["--raw-dir", str(d), "-o", str(tmp_path / "p.json"), "--no-report", "--quiet"]) == 0
     assert (tmp_path / "p.json").exists()
-    assert main(["--raw-dir", str(_empty(tmp_path)), "--quiet"]) == 1
+    assert main(["--raw-dir", str(_empty(tmp_path)), "--quiet"]) == 2  # nothing usable: exit 2
     assert "no usable frames" in capsys.readouterr().err
 
 

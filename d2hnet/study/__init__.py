@@ -187,7 +187,7 @@ def _train_tuples(cfg: StudyConfig, scenes, progress=None) -> dict[str, np.ndarr
         short, _ = color_adjust(short, rng)
         longs[i], shorts[i], gts[i] = long, short, gt
         if progress is not None:
-            progress.update(1)
+            progress()
     return {"long": longs, "short": shorts, "gt": gts}
 
 
@@ -204,7 +204,7 @@ def _degrade_cache(clean: dict, model, tag: int, cfg: StudyConfig, folder: Path,
         nl[i], ns[i] = a, b
         isos.append((info["long_k"], info["short_k"]))
         if progress is not None:
-            progress.update(1)
+            progress()
     nl.flush()
     ns.flush()
     k = np.asarray(isos)
@@ -298,26 +298,36 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
 
     from tqdm.auto import tqdm
 
-    from .baselines import grid_sizes
+    from .baselines import COST_S, work_seconds
     from .scenes import TEST_SCENES, test_scenes, train_scenes, tune_scenes
 
     models = {"generic": GenericGaussian(target), "matched": ProfileRecipe(target, "paper"),
               "other_phone": OtherPhoneByK(target, other), "release_recipe": ProfileRecipe(release, "release")}
     g1, g2 = (0, 0) if init else cfg.generic_steps
     f1, f2 = cfg.finetune_steps
-    n_base = grid_sizes(cfg.baseline_grid) * cfg.tune_crops + 5 * cfg.test_crops * len(TEST_SCENES)
-    bar = tqdm(total=cfg.n_train * (1 + len(models)) + g1 + g2 + 4 * (f1 + f2) + n_base, desc="study", unit="step",
-               disable=not progress, smoothing=0.05)
+    # the bar counts estimated single-core seconds of work (measured costs on a 2-core VM), so its
+    # remaining time means something although tuples, training steps and BM3D calls differ in cost
+    area = (cfg.crop / 128) ** 2
+    w_step = {1: 0.16 * area * cfg.batch[0] / 8, 2: 1.0 * (cfg.patch / 64) ** 2 * cfg.batch[1] / 4}
+    w_tuple, w_degrade = 0.07 * area, 0.012 * area
+    n_test = cfg.test_crops * len(TEST_SCENES)
+    total = (cfg.n_train * (w_tuple + len(models) * w_degrade) + (g1 + 4 * f1) * w_step[1] + (g2 + 4 * f2) * w_step[2]
+             + work_seconds(cfg.baseline_grid, cfg.tune_crops, n_test, cfg.crop))
+    bar = tqdm(total=round(total), desc="study", unit="s", disable=not progress, smoothing=0.05,
+               bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+
+    def advance(seconds: float) -> None:
+        bar.update(min(seconds, bar.total - bar.n))
 
     # ---- 1. data: scenes, clean tuples, pre-degraded caches, test and tuning splits
     t0 = time.perf_counter()
     bar.set_postfix_str("scenes and tuples")
-    clean = _train_tuples(cfg, train_scenes(cfg.n_dead_leaves, cfg.seed), progress=bar)
+    clean = _train_tuples(cfg, train_scenes(cfg.n_dead_leaves, cfg.seed), progress=lambda: advance(w_tuple))
     np.save(cache / "gt.npy", clean["gt"].astype(np.float16))
     cache_info = {}
     for tag, (name, m) in enumerate(models.items()):
         bar.set_postfix_str(f"degrading the {name} cache")
-        cache_info[name] = _degrade_cache(clean, m, tag, cfg, cache, name, progress=bar)
+        cache_info[name] = _degrade_cache(clean, m, tag, cfg, cache, name, progress=lambda: advance(w_degrade))
     del clean
     tests = test_scenes()
     test = _eval_split(_test_items(tests, cfg), cfg, ProfileRecipe(true, "paper"), 4)
@@ -391,7 +401,8 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
                     bar.set_postfix_str(", ".join(sorted(running.values())))
                 done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 while not queue.empty():
-                    bar.update(queue.get()[1])
+                    name, phase, n = queue.get()
+                    advance(n * (w_step[phase] if phase else COST_S.get(name, 0.05) * area))
                 for f in done:
                     k = running.pop(f)
                     results[k] = f.result()  # re-raises a worker's error here

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BASELINES", "GRIDS", "grid", "grid_sizes", "gat", "gat_inverse", "register", "gaussian_blur", "nlm", "bm3d_srgb", "bm3d_raw", "fusion",
+__all__ = ["BASELINES", "GRIDS", "COST_S", "grid", "work_seconds", "gat", "gat_inverse", "register", "gaussian_blur", "nlm", "bm3d_srgb", "bm3d_raw", "fusion",
            "run_baselines"]
 
 BASELINES = ("gaussian_blur_short", "nlm_short", "bm3d_short", "classical_fusion")
@@ -210,14 +210,14 @@ def run_baselines(tune: dict, test: dict, profile, *, mode: str = "full", progre
             for prm in values:
                 scores.append(np.mean([psnr_ssim(_apply(name, prm, i, tune, profile), tune["gt"][i])[0] for i in idx]))
                 if progress is not None:
-                    progress.put(("baselines", len(idx)))
+                    progress.put((name, 0, len(idx)))
             k = int(np.argmax(scores))
             best[band] = values[k]
             total += scores[k] * len(idx)
         tune_score[name] = total / len(tune["band"])
         out = np.stack([_apply(name, best[int(b)], i, test, profile) for i, b in enumerate(test["band"])])
         if progress is not None:
-            progress.put(("baselines", len(test["band"])))
+            progress.put((name, 0, len(test["band"])))
         sc = [psnr_ssim(o, g) for o, g in zip(out, test["gt"])]
         res["methods"][name] = {"psnr": [v[0] for v in sc], "ssim": [v[1] for v in sc], "outputs": out}
         res["tuned"][name] = {str(b): (list(v) if isinstance(v, tuple) else v) for b, v in best.items()}
@@ -231,6 +231,11 @@ def run_baselines(tune: dict, test: dict, profile, *, mode: str = "full", progre
     return res
 
 
-def grid_sizes(mode: str) -> int:
-    """Number of parameter values tried per tuning crop over all baselines (for progress bars)."""
-    return sum(len(grid(k, mode)) for k in GRIDS)
+#: rough single-core seconds per crop (128 px) of each baseline, to weight progress bars
+COST_S = {"gaussian_blur_short": 0.002, "nlm_short": 0.03, "bm3d_srgb": 2.8, "bm3d_raw": 2.5, "classical_fusion": 0.05}
+
+
+def work_seconds(mode: str, n_tune: int, n_test: int, crop: int = 128) -> float:
+    """Estimated single-core seconds of :func:`run_baselines` (progress bars)."""
+    a = (crop / 128) ** 2
+    return sum(COST_S[k] * a * (len(grid(k, mode)) * n_tune + n_test) for k in GRIDS)

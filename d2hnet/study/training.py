@@ -177,7 +177,7 @@ def _load(path: Path) -> np.ndarray:
 def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
     """Train (phases 1 then 2) and evaluate one model; return its curve, per-crop scores, timing.
 
-    ``progress``: an optional queue that receives ``(job name, steps done since last message)``.
+    ``progress``: an optional queue that receives ``(job name, phase, steps done since the last message)``.
     """
     import torch
 
@@ -252,7 +252,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
             sched.step()
             gstep += 1
             if progress is not None:
-                progress.put((job.name, 1))
+                progress.put((job.name, phase, 1))
             every = max(1, steps // (job.eval_points + 1)) if job.eval_points else 0
             if every and (step + 1) % every == 0 and step + 1 < steps:
                 evaluate(gstep, phase)
