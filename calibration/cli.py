@@ -109,7 +109,8 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
 def main(argv=None) -> int:
     """Entry point of ``calibrate``; exit statuses in the module docstring."""
     ap = build_parser()
-    return run_cli("calibrate", ap, argv, lambda a: _run(a, ap))
+    return run_cli("calibrate", ap, argv, lambda a: _run(a, ap),
+                   api_to_flag={"supply it with iso_from_name / --iso-from-name": "supply it with --iso-from-name"})
 
 
 if __name__ == "__main__":

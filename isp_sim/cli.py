@@ -19,6 +19,10 @@ from .cli_support import (add_debug_flag, batch_summary, check_distinct_outputs,
 from .errors import InputError, IspSimError
 
 
+#: API phrases in messages and the flags that say the same on this command line
+_API_TO_FLAG = {"pass extrapolate=True": "pass --extrapolate", "use at_iso(..., extrapolate=True)": "use --iso with --extrapolate"}
+
+
 def _iso_arg(text: str):
     """``--iso`` value: a number, or ``LOW:HIGH``."""
     try:
@@ -68,7 +72,10 @@ def _cmd_degrade(a) -> int:
             img, depth = read_rgb(path)
             r = degrade(img, profile, iso=a.iso, k=a.k, seed=ss, settings=settings, extrapolate=a.extrapolate)
         except IspSimError as exc:
-            print(f"isp-sim degrade: warning: skipping {path}: {exc}", file=sys.stderr)
+            msg = str(exc)
+            for api, flag in _API_TO_FLAG.items():
+                msg = msg.replace(api, flag)
+            print(f"isp-sim degrade: warning: skipping {path}: {msg}", file=sys.stderr)
             skipped.append(str(path))
             continue
         stem = Path(path).stem
@@ -165,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``isp-sim``; exit statuses as in :mod:`isp_sim.cli_support`."""
-    return run_cli("isp-sim", build_parser(), argv, lambda a: a.func(a))
+    return run_cli("isp-sim", build_parser(), argv, lambda a: a.func(a), api_to_flag=_API_TO_FLAG)
 
 
 if __name__ == "__main__":

@@ -84,8 +84,12 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
             dispatch: Callable[[argparse.Namespace], int | None],
-            extra_usage_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Parse ``argv``, run ``dispatch(args)`` and map its outcome to an exit status (module docstring)."""
+            extra_usage_errors: tuple[type[BaseException], ...] = (), api_to_flag: dict[str, str] | None = None) -> int:
+    """Parse ``argv``, run ``dispatch(args)`` and map its outcome to an exit status (module docstring).
+
+    ``api_to_flag``: phrases of API messages and the command-line words that replace them in this CLI's
+    error lines (``{"extrapolate=True": "--extrapolate"}``), so users read the flag they can type.
+    """
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     try:
@@ -95,7 +99,10 @@ def run_cli(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
     except (IspSimError, *extra_usage_errors) as exc:
         if debug:
             traceback.print_exc()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        msg = str(exc)
+        for api, flag in (api_to_flag or {}).items():
+            msg = msg.replace(api, flag)
+        print(f"{prog}: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): silence the flush at exit, as the Python docs advise

@@ -234,6 +234,12 @@ def test_output_into_a_closed_pipe_ends_quietly():
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
 
 
+def test_cli_messages_name_flags_not_api_arguments(tmp_path, img, capsys):
+    assert isp_main(["degrade", str(img), "-o", str(tmp_path / "o"), "--iso", "50"]) == 1
+    err = capsys.readouterr().err
+    assert "--extrapolate" in err and "extrapolate=True" not in err
+
+
 # ----------------------------------------------------------------------------- profiles and API
 
 
