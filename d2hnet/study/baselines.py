@@ -68,10 +68,21 @@ def nlm(img: np.ndarray, c: float) -> np.ndarray:
     return np.clip(out, 0, 1).astype(np.float32)
 
 
+def _bm3d_profile():
+    """The package's default profile on one thread: its default (0 = every core) fights the study's other
+    worker for the CPU, and its documentation warns that more than one thread may change the result slightly."""
+    import bm3d
+
+    pro = bm3d.BM3DProfile()
+    pro.num_threads = 1
+    return pro
+
+
 def bm3d_srgb(short: np.ndarray, sigma: float) -> np.ndarray:
     import bm3d
 
-    return np.clip(bm3d.bm3d_rgb(short.astype(np.float64), sigma_psd=sigma), 0, 1).astype(np.float32)
+    return np.clip(bm3d.bm3d_rgb(short.astype(np.float64), sigma_psd=sigma, profile=_bm3d_profile()), 0, 1
+                   ).astype(np.float32)
 
 
 def _gat_inverse(y: np.ndarray) -> np.ndarray:
@@ -113,7 +124,7 @@ def bm3d_raw(raw: np.ndarray, meta: dict, profile, c: float) -> np.ndarray:
             var = float(p.read_std[ch] ** 2 + p.row_std**2 + 1.0 / 12.0)
             off = float(black[ch] + p.bias[ch])
             z, s2 = gat(out[i::2, j::2], k, var, off)
-            out[i::2, j::2] = gat_inverse(bm3d.bm3d(z, sigma_psd=c), k, s2, off)
+            out[i::2, j::2] = gat_inverse(bm3d.bm3d(z, sigma_psd=c, profile=_bm3d_profile()), k, s2, off)
     out = np.clip(out, 0, profile.sensor.white_level)
     wb = (meta["wb"][0], 1.0, meta["wb"][1])
     return isp_sim.process(out, pattern=profile.sensor.pattern, wb=wb, black_level=black,
