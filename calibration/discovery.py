@@ -16,6 +16,7 @@ listed as ignored.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections import Counter, defaultdict
@@ -56,6 +57,8 @@ class FrameInfo:
     noise_profile: list | None
     notes: list = field(default_factory=list)
     mtime: float = 0.0
+    digest: str = ""  # hash of the pixel data: identical frames (a copied file) share it
+    constant: float | None = None  # the value of a frame whose pixels are all equal, else None
 
     def key(self) -> tuple:
         return (self.camera, self.shape, self.pattern, self.white_level, tuple(np.round(self.black_level, 3)))
@@ -181,10 +184,13 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             return ("error", str(p), str(exc))
         try:
             means, noise, sat = _summary(fr)
+            digest = hashlib.blake2b(np.ascontiguousarray(fr.data).view(np.uint8), digest_size=16).hexdigest()
+            lo, hi = fr.data.min(), fr.data.max()
+            constant = float(lo) if lo == hi else None
         finally:
             data_shape = fr.data.shape
             fr.data = None
-        return ("ok", fr, kind, means, noise, sat, data_shape)
+        return ("ok", fr, kind, means, noise, sat, data_shape, digest, constant)
 
     bar = _bar(progress, len(files), "scan")
     for res in _map_ordered(one, files, jobs):
@@ -193,7 +199,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             skipped.append((res[1], res[2]))
             warnings_.append(f"skipped {res[2]}")
             continue
-        _, fr, kind, means, noise, sat, shape = res
+        _, fr, kind, means, noise, sat, shape, digest, constant = res
         iso, src = fr.iso, fr.iso_source
         if iso is None:
             iso = _iso_from_name(fr.path, iso_from_name)
@@ -214,7 +220,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                                exposure_time=fr.exposure_time, camera=fr.camera, shape=tuple(shape), pattern=fr.pattern,
                                black_level=fr.black_level, white_level=fr.white_level, channel_mean=means,
                                noise_std=noise, saturated_fraction=sat, noise_profile=fr.noise_profile,
-                               notes=list(fr.notes), mtime=mtime))
+                               notes=list(fr.notes), mtime=mtime, digest=digest, constant=constant))
         for n in fr.notes:
             if "GainMap" in n:
                 warnings_.append(f"{fr.path}: {n}")
@@ -236,6 +242,31 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                 reason = "another camera or format than the session's majority: " + ", ".join(diff)
                 skipped.append((f.path, reason))
                 warnings_.append(f"skipped {f.path}: {reason}")
+    # constant frames (stripped test files read as zeros, placeholders): no noise to measure
+    kept = []
+    for f in used:
+        if f.constant is not None:
+            reason = (f"every pixel equals {f.constant:g} DN: no image data (a stripped or placeholder file?); "
+                      "a constant frame has no noise to measure")
+            skipped.append((f.path, reason))
+            warnings_.append(f"skipped {f.path}: {reason}")
+        else:
+            kept.append(f)
+    used = kept
+    # duplicated frames (a file copied over others): their differences are zero, so they would fake a
+    # noiseless sensor; keep the first of each set (name order) and skip the copies
+    first_of: dict[str, str] = {}
+    unique = []
+    for f in sorted(used, key=lambda f: f.path):
+        if f.digest in first_of:
+            reason = f"identical pixel data to {Path(first_of[f.digest]).name} (a copied frame?): counted once"
+            skipped.append((f.path, reason))
+            warnings_.append(f"skipped {f.path}: {reason}")
+        else:
+            first_of[f.digest] = f.path
+            unique.append(f)
+    keep = {id(f) for f in unique}
+    used = [f for f in used if id(f) in keep]
     by_iso = defaultdict(list)
     for f in used:
         if f.kind_source == "classified":
@@ -247,6 +278,10 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
     classification = []
     for f in used:
         (darks if f.kind == "dark" else flats)[f.iso].append(f)
+        if f.kind == "dark" and np.min(f.channel_mean) < -max(2.0, 3.0 * f.noise_std):
+            warnings_.append(f"{f.path}: dark frame {float(np.min(f.channel_mean)):.2f} DN below the black level "
+                             f"{f.black_level.tolist()} (more than 3 noise std): the file's black level is probably "
+                             "wrong, so bias and the shot-noise origin are off")
         if f.kind_source == "classified":
             classification.append((f.path, f.kind, float(np.max(f.channel_mean)), f.noise_std))
     return Session(root=root, layout=layout, frames=used, darks=dict(darks), flats=dict(flats), ignored=ignored,

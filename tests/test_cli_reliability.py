@@ -299,3 +299,58 @@ def test_api_errors_are_the_packages_own():
     p = isp_sim.load_profile("mi_note10").at_iso(1000)
     with pytest.raises(InputError, match=r"key must be an integer in \[0, 2\*\*64\)"):
         add_noise(np.full((4, 4), 100.0), p, key=-1)
+
+
+# ----------------------------------------------------------------------------- suspicious calibration data
+
+
+@pytest.fixture
+def small_session(tmp_path):
+    from calibration.simulate import simulate_capture
+
+    sess = tmp_path / "sess"
+    s = simulate_capture("mi_note10", sess, isos=[1000, 4000], n_dark=4, n_flat_pairs=2, size=(32, 48), seed=0)
+    return sess, s
+
+
+def test_duplicated_dark_frames_are_counted_once(small_session):
+    import shutil
+
+    from calibration.pipeline import calibrate
+
+    sess, s = small_session
+    darks = sorted(s.dark_files[1000.0])
+    for d in darks[1:]:
+        shutil.copyfile(darks[0], d)  # one dark copied over the others
+    from calibration.errors import CalibrationWarning
+
+    with pytest.warns(CalibrationWarning) as rec:
+        res = calibrate(sess, progress=False)
+    assert any("identical pixel data" in str(w.message) for w in rec)
+    skipped = {Path(p).name: r for p, r in res.session.skipped}
+    for d in darks[1:]:
+        assert "identical pixel data" in skipped[Path(d).name]
+    assert Path(darks[0]).name not in skipped
+    # the duplicates do not fake a noiseless sensor: read noise stays near the truth
+    true = s.truth[1000.0].read_std.mean()
+    p = next(q for q in res.profile.points if q["iso"] == 1000.0)
+    assert np.mean(p["read_std"]) > 0.5 * true
+
+
+def test_constant_frames_and_darks_below_black_are_flagged(small_session):
+    from calibration.pipeline import calibrate
+    from isp_sim.dng import write_dng
+
+    sess, s = small_session
+    write_dng(sess / "dark" / "stripped.dng", np.zeros((32, 48), np.uint16), "RGGB", [64] * 4, 1023, iso=1000,
+              exposure_time=0.01)
+    low = np.random.default_rng(0).normal(40, 1.5, (32, 48)).clip(0).astype(np.uint16)  # 24 DN below black 64
+    write_dng(sess / "dark" / "lowdark.dng", low, "RGGB", [64] * 4, 1023, iso=4000, exposure_time=0.01)
+    from calibration.errors import CalibrationWarning
+
+    with pytest.warns(CalibrationWarning) as rec:
+        res = calibrate(sess, progress=False)
+    assert any("every pixel equals 0" in str(w.message) for w in rec)
+    skipped = {Path(p).name: r for p, r in res.session.skipped}
+    assert "every pixel equals 0" in skipped["stripped.dng"]
+    assert any("lowdark.dng" in w and "below the black level" in w for w in res.warnings)
