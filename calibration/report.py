@@ -43,6 +43,17 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _readable_log_ticks(a) -> None:
+    """Plain-number labels at 1-2-5 steps on log axes that span little more than a decade (no lone 10^k)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    for axis in (a.xaxis, a.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    a.tick_params(labelsize=7)
+
+
 def plot_ptc(est, path: Path, usable_max: float) -> Path:
     fig, ax = _fig(8, 6, 2, 2)
     for c in range(4):
@@ -62,6 +73,7 @@ def plot_ptc(est, path: Path, usable_max: float) -> Path:
         a.set_title(f"{CHANNELS[c]}  ISO {est.iso:g}", fontsize=9)
         a.set_xlabel("mean above black (DN)", fontsize=8)
         a.set_ylabel("temporal variance (DN²)", fontsize=8)
+        _readable_log_ticks(a)
         a.legend(fontsize=7)
     return _save(fig, path)
 
@@ -141,6 +153,7 @@ def plot_dark_hist(est, path: Path) -> Path:
         a.semilogy(ctr, np.maximum(lf.hist_model_gauss, 0.5), "--", color="0.4", label=f"Gaussian: KL {lf.kl_gauss:.2e}")
         a.set_title(f"{CHANNELS[c]}  ISO {est.iso:g}", fontsize=9)
         a.set_xlabel("residual (DN)", fontsize=8)
+        a.set_ylabel("pixels per bin (log scale)", fontsize=8)
         a.legend(fontsize=7)
     return _save(fig, path)
 

@@ -9,6 +9,7 @@ long/short pair from one phone would.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def side_by_side(path: Path, panels: list[tuple[str, np.ndarray]], crop: int | N
             y0, x0 = (h - crop) // 2, (w - crop) // 2
             view = img[y0:y0 + crop, x0:x0 + crop]
         ax.imshow(np.clip(view, 0, 1), interpolation="nearest")
-        ax.set_title(title, fontsize=10)
+        ax.set_title("\n".join(textwrap.wrap(title, 38)), fontsize=10)  # long titles wrap instead of being cut
         ax.axis("off")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
