@@ -307,6 +307,13 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
         models["read_lambdas"] = _r(lams)
     models["biases"] = [p["bias"] for p in pts]
     brk = cross["k_vs_iso"].get("break")
+    line = cross["k_vs_iso"].get("line")
+    if line and not brk and line["chi2_red"] > 25 and line["max_rel_residual"] > 0.03:
+        # K should be proportional to the analogue gain; a poor line without a clean break means
+        # non-linear gain steps, mislabelled ISOs or a bad flat series: say so instead of "none detected"
+        msgs.append(f"K vs ISO is not a straight line (reduced chi-square {line['chi2_red']:.3g}, largest residual "
+                    f"{100 * line['max_rel_residual']:.1f}%) and no single break explains it: check the ISO metadata "
+                    "and the flat series; the profile interpolates the measured points, which stay valid")
     if brk:
         lo = np.array(isos) <= brk["iso_below"]
         seg = {}

@@ -354,3 +354,20 @@ def test_constant_frames_and_darks_below_black_are_flagged(small_session):
     skipped = {Path(p).name: r for p, r in res.session.skipped}
     assert "every pixel equals 0" in skipped["stripped.dng"]
     assert any("lowdark.dng" in w and "below the black level" in w for w in res.warnings)
+
+
+def test_a_k_vs_iso_that_is_no_line_is_flagged(tmp_path):
+    """A session whose K jumps +-10% between ISOs (no clean break) is not reported as "Warnings: none"."""
+    from calibration.errors import CalibrationWarning
+    from calibration.pipeline import calibrate
+    from calibration.simulate import loglinear_profile, simulate_capture
+
+    d = loglinear_profile("zigzag", isos=(100, 200, 400, 800, 1600, 3200), k_per_iso=2e-3).to_dict()
+    for p, f in zip(d["points"], (1.0, 1.12, 0.9, 1.1, 0.9, 1.0)):
+        p["K"] = [v * f for v in p["K"]]
+    prof = isp_sim.NoiseProfile.from_dict(d)
+    simulate_capture(prof, tmp_path / "s", n_dark=4, n_flat_pairs=3, size=(64, 64), seed=1)
+    with pytest.warns(CalibrationWarning) as rec:
+        res = calibrate(tmp_path / "s", progress=False)
+    assert any("K vs ISO is not a straight line" in str(w.message) for w in rec)
+    assert any("not a straight line" in w for w in res.warnings)

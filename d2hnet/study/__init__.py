@@ -309,9 +309,11 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
     # remaining time means something although tuples, training steps and BM3D calls differ in cost
     area = (cfg.crop / 128) ** 2
     w_step = {1: 0.16 * area * cfg.batch[0] / 8, 2: 1.0 * (cfg.patch / 64) ** 2 * cfg.batch[1] / 4}
-    w_tuple, w_degrade = 0.07 * area, 0.012 * area
+    w_tuple = 0.03 * area
+    w_degrade = {"generic": 0.006 * area, "matched": 0.01 * area, "other_phone": 0.045 * area,
+                 "release_recipe": 0.008 * area}  # other_phone: two profile look-ups by K per frame
     n_test = cfg.test_crops * len(TEST_SCENES)
-    total = (cfg.n_train * (w_tuple + len(models) * w_degrade) + (g1 + 4 * f1) * w_step[1] + (g2 + 4 * f2) * w_step[2]
+    total = (cfg.n_train * (w_tuple + sum(w_degrade.values())) + (g1 + 4 * f1) * w_step[1] + (g2 + 4 * f2) * w_step[2]
              + work_seconds(cfg.baseline_grid, cfg.tune_crops, n_test, cfg.crop))
     bar = tqdm(total=round(total), desc="study", unit="s", disable=not progress, smoothing=0.05,
                bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
@@ -327,7 +329,8 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
     cache_info = {}
     for tag, (name, m) in enumerate(models.items()):
         bar.set_postfix_str(f"degrading the {name} cache")
-        cache_info[name] = _degrade_cache(clean, m, tag, cfg, cache, name, progress=lambda: advance(w_degrade))
+        cache_info[name] = _degrade_cache(clean, m, tag, cfg, cache, name,
+                                          progress=lambda w=w_degrade[name]: advance(w))
     del clean
     tests = test_scenes()
     test = _eval_split(_test_items(tests, cfg), cfg, ProfileRecipe(true, "paper"), 4)
