@@ -224,6 +224,12 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
         for n in fr.notes:
             if "GainMap" in n:
                 warnings_.append(f"{fr.path}: {n}")
+            if "linearization_max_step=" in n:
+                step = int(n.rsplit("linearization_max_step=", 1)[1])
+                warnings_.append(f"{fr.path}: {n.split('; linearization_max_step')[0]}. The quantisation noise is then "
+                                 f"not the uniform 1/12 DN^2 of the model: shot-noise estimates hold where the "
+                                 f"signal's noise is well above the table's step ({step} DN), and the read noise of "
+                                 "ISOs whose dark noise is comparable to the step is approximate")
     bar.close()
     # consistency: keep the majority camera/size/pattern/levels
     used = infos

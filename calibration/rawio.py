@@ -232,9 +232,14 @@ def read_raw(path: str | os.PathLike, *, iso: float | None = None, exposure_time
                                 f"{meta.get('samples_per_pixel')} samples per pixel)")
     lin = meta.get("linearization")
     if lin is not None and not np.array_equal(lin, np.arange(len(lin))):
-        raise NotSensorRawError(f"{p}: carries a non-identity LinearizationTable ({len(lin)} entries): its stored "
-                                "values are not linear in sensor DN, so noise statistics cannot be calibrated from it")
-    if lin is not None:
+        if np.any(np.diff(lin) < 0):
+            raise NotSensorRawError(f"{p}: its LinearizationTable ({len(lin)} entries) is not monotonic, so stored "
+                                    "values cannot be mapped back to linear sensor DN")
+        steps = np.diff(lin)
+        notes.append(f"LinearizationTable ({len(lin)} entries) applied, as LibRaw does: the values are linear DN, "
+                     f"but quantised non-uniformly (steps from {int(steps.min())} to {int(steps.max())} DN)"
+                     f"; linearization_max_step={int(steps.max())}")
+    elif lin is not None:
         notes.append("identity LinearizationTable (harmless)")
     if meta.get("gain_maps"):
         notes.append(f"lens-shading GainMap opcode in {', '.join(meta['gain_maps'])}: ignored (the raw values are "

@@ -71,8 +71,14 @@ def test_linearization_table(tmp_path):
     curve = (np.sqrt(np.arange(1024) / 1023.0) * 1023).astype(int).tolist()
     p = write_dng(tmp_path / "curve.dng", _raw(), "RGGB", 64, 1023, iso=100,
                   extra_tags={TAG_LINEARIZATION_TABLE: (SHORT, curve)})
-    with pytest.raises(NotSensorRawError, match="LinearizationTable"):
-        read_raw(p)
+    raw = _raw()
+    fr = read_raw(p)  # read through the table, as LibRaw does: linear DN, and the notes say so
+    assert np.array_equal(fr.data, np.asarray(curve)[raw])
+    assert any("LinearizationTable (1024 entries) applied" in n for n in fr.notes)
+    bad = write_dng(tmp_path / "bad.dng", _raw(), "RGGB", 64, 1023, iso=100,
+                    extra_tags={TAG_LINEARIZATION_TABLE: (SHORT, curve[::-1])})
+    with pytest.raises(NotSensorRawError, match="not monotonic"):
+        read_raw(bad)
     ident = write_dng(tmp_path / "ident.dng", _raw(), "RGGB", 64, 1023, iso=100,
                       extra_tags={TAG_LINEARIZATION_TABLE: (SHORT, list(range(1024)))})
     assert any("identity" in n for n in read_raw(ident).notes)

@@ -371,3 +371,25 @@ def test_a_k_vs_iso_that_is_no_line_is_flagged(tmp_path):
         res = calibrate(tmp_path / "s", progress=False)
     assert any("K vs ISO is not a straight line" in str(w.message) for w in rec)
     assert any("not a straight line" in w for w in res.warnings)
+
+
+def test_linearised_dngs_are_calibrated_with_a_warning(small_session):
+    """A DNG with a (synthetic) LinearizationTable is read as linear DN and the quantisation caveat is stated."""
+    from calibration import read_raw
+    from calibration.errors import CalibrationWarning
+    from calibration.pipeline import calibrate
+    from isp_sim.dng import write_dng
+
+    sess, s = small_session
+    f = sorted(s.dark_files[4000.0])[0]
+    fr = read_raw(f)
+    table = np.arange(1024)
+    table[900:] = 900 + 2 * (np.arange(900, 1024) - 900) // 2  # monotonic, steps of 0-2 DN above 900
+    table[-1] = 1023
+    write_dng(f, fr.data, fr.pattern, fr.black_level.tolist(), fr.white_level, iso=4000, exposure_time=0.01,
+              extra_tags={50712: (3, table.tolist())})
+    with pytest.warns(CalibrationWarning) as rec:
+        res = calibrate(sess, progress=False)
+    msg = [str(w.message) for w in rec if "LinearizationTable" in str(w.message)]
+    assert msg and Path(f).name in msg[0] and "not the uniform 1/12" in msg[0]
+    assert 4000.0 in res.isos
