@@ -384,7 +384,7 @@ def test_linearised_dngs_are_calibrated_with_a_warning(small_session):
     f = sorted(s.dark_files[4000.0])[0]
     fr = read_raw(f)
     table = np.arange(1024)
-    table[900:] = 900 + 2 * (np.arange(900, 1024) - 900) // 2  # monotonic, steps of 0-2 DN above 900
+    table[900:] = 900 + 2 * ((np.arange(900, 1024) - 900) // 2)  # monotonic, steps of 0 and 2 DN above 900
     table[-1] = 1023
     write_dng(f, fr.data, fr.pattern, fr.black_level.tolist(), fr.white_level, iso=4000, exposure_time=0.01,
               extra_tags={50712: (3, table.tolist())})
