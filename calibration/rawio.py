@@ -43,6 +43,7 @@ TAG_EXIF_IFD = 34665
 TAG_ISO = 34855
 TAG_EXPOSURE_TIME = 33434
 TAG_LINEARIZATION_TABLE = 50712
+TAG_DNG_VERSION = 50706
 TAG_OPCODE_LISTS = {51008: "OpcodeList1", 51009: "OpcodeList2", 51022: "OpcodeList3"}
 TAG_NOISE_PROFILE = 51041
 PHOTOMETRIC_CFA = 32803
@@ -155,6 +156,7 @@ def _tiff_metadata(path: str) -> dict:
             out["ifd0_iso"] = _as_float(_tag_value(t0, TAG_ISO))
             out["ifd0_exposure"] = _as_float(_tag_value(t0, TAG_EXPOSURE_TIME))
             out["photometric"] = int(_tag_value(tr, TAG_PHOTOMETRIC) or 0)
+            out["is_dng"] = _tag_value(t0, TAG_DNG_VERSION) is not None
             out["samples_per_pixel"] = int(_tag_value(tr, TAG_SAMPLES_PER_PIXEL) or 1)
             for tags in (tr, t0):
                 lin = _tag_value(tags, TAG_LINEARIZATION_TABLE)
@@ -227,7 +229,10 @@ def read_raw(path: str | os.PathLike, *, iso: float | None = None, exposure_time
     meta = _tiff_metadata(str(p))
     notes: list[str] = []
     if meta.get("photometric") == PHOTOMETRIC_LINEAR_RAW or meta.get("samples_per_pixel", 1) > 1:
-        raise NotSensorRawError(f"{p}: a demosaiced (LinearRaw) DNG, not sensor CFA data "
+        what = ("a demosaiced (LinearRaw) DNG" if meta.get("is_dng") and meta.get("photometric") == PHOTOMETRIC_LINEAR_RAW
+                else "a demosaiced DNG" if meta.get("is_dng")
+                else "an RGB TIFF-based image (e.g. a scanner or converted file), not a camera raw")
+        raise NotSensorRawError(f"{p}: {what}, not sensor CFA data "
                                 f"(PhotometricInterpretation {meta.get('photometric')}, "
                                 f"{meta.get('samples_per_pixel')} samples per pixel)")
     lin = meta.get("linearization")

@@ -94,3 +94,15 @@ def test_gain_map_opcode_is_reported(tmp_path):
                   extra_tags={TAG_OPCODE_LIST2: (UNDEFINED, gain_map_opcode_list())})
     f = read_raw(p)
     assert any("GainMap" in n and "OpcodeList2" in n for n in f.notes)
+
+
+def test_rgb_tiff_named_nef_is_not_called_a_dng(tmp_path):
+    """A film-scanner style RGB TIFF (synthetic, written with tifffile) renamed .nef gets its own message."""
+    import tifffile
+
+    p = tmp_path / "scan.nef"
+    tifffile.imwrite(p, np.zeros((16, 16, 3), np.uint16), photometric="rgb")
+    with pytest.raises((NotSensorRawError, RawReadError)) as exc:
+        read_raw(p)
+    msg = str(exc.value)
+    assert "scan.nef" in msg and "DNG" not in msg
