@@ -26,6 +26,7 @@ tile-wise estimators tolerate).
 from __future__ import annotations
 
 import math
+import logging
 import os
 import struct
 from dataclasses import dataclass, field
@@ -122,8 +123,39 @@ def _opcode_ids(blob) -> list[int]:
     return ids
 
 
+class _Collect(logging.Handler):
+    """Keeps a library's log records (instead of letting them reach stderr unattributed)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _tiff_metadata(path: str) -> dict:
-    """Metadata read from the TIFF structure (DNG and TIFF-based raws); {} for other files."""
+    """Metadata read from the TIFF structure (DNG and TIFF-based raws); {} for other files.
+
+    tifffile's log lines about this file (malformed offsets and the like) are returned in
+    ``"tiff_messages"`` so that the caller can attribute them to the file.
+    """
+    log = logging.getLogger("tifffile")
+    handler = _Collect()
+    old = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        out = _tiff_metadata_inner(path)
+    finally:
+        log.removeHandler(handler)
+        log.propagate = old
+    if handler.messages:
+        out["tiff_messages"] = handler.messages
+    return out
+
+
+def _tiff_metadata_inner(path: str) -> dict:
     try:
         import tifffile
     except ImportError:  # pragma: no cover - tifffile is a dependency
@@ -227,7 +259,7 @@ def read_raw(path: str | os.PathLike, *, iso: float | None = None, exposure_time
     if not p.is_file():
         raise RawReadError(f"{p}: no such file")
     meta = _tiff_metadata(str(p))
-    notes: list[str] = []
+    notes: list[str] = [f"tifffile: {m}" for m in meta.get("tiff_messages", [])]
     if meta.get("photometric") == PHOTOMETRIC_LINEAR_RAW or meta.get("samples_per_pixel", 1) > 1:
         what = ("a demosaiced (LinearRaw) DNG" if meta.get("is_dng") and meta.get("photometric") == PHOTOMETRIC_LINEAR_RAW
                 else "a demosaiced DNG" if meta.get("is_dng")

@@ -106,3 +106,17 @@ def test_rgb_tiff_named_nef_is_not_called_a_dng(tmp_path):
         read_raw(p)
     msg = str(exc.value)
     assert "scan.nef" in msg and "DNG" not in msg
+
+
+def test_tifffile_messages_are_attributed_not_printed(tmp_path, caplog):
+    import logging
+
+    p = tmp_path / "cut.dng"
+    good = write_dng(tmp_path / "g.dng", _raw(), "RGGB", 64, 1023, iso=100)
+    data = bytearray(good.read_bytes())
+    data[4:8] = (len(data) + 1000).to_bytes(4, "little")  # first-IFD offset past the end
+    p.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="tifffile"):
+        with pytest.raises(RawReadError, match="cut.dng"):
+            read_raw(p)
+    assert not [r for r in caplog.records if r.name == "tifffile"]
