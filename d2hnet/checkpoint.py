@@ -114,10 +114,15 @@ def _torch_load(path: Path, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle / zip / weights_only errors come in many types
-        raise CheckpointError(
-            f"{path}: cannot be loaded as a PyTorch weights file with weights_only=True "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
+        text = str(exc)
+        if "weights_only" in text or "Weights only" in text:
+            # torch's own message suggests weights_only=False, which runs arbitrary code from the file: never relay it
+            detail = ("it holds Python objects besides tensors (a pickled model or optimiser state); d2hnet only "
+                      "loads plain weights, for safety: save a state_dict, or convert release files with "
+                      "`d2hnet convert-release`")
+        else:
+            detail = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        raise CheckpointError(f"{path}: cannot be loaded as a PyTorch weights file ({detail})") from exc
 
 
 def identify_state_dict(sd: Mapping[str, Any]) -> str | None:

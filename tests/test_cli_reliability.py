@@ -393,3 +393,17 @@ def test_linearised_dngs_are_calibrated_with_a_warning(small_session):
     msg = [str(w.message) for w in rec if "LinearizationTable" in str(w.message)]
     assert msg and Path(f).name in msg[0] and "not the uniform 1/12" in msg[0]
     assert 4000.0 in res.isos
+
+
+def test_unsafe_load_hint_is_never_relayed(tmp_path):
+    torch = pytest.importorskip("torch")
+    from d2hnet.checkpoint import load_checkpoint
+    from d2hnet.errors import CheckpointError
+
+    import collections
+
+    p = tmp_path / "pickled.pt"
+    torch.save({"model": collections.Counter("abc")}, p)  # a Python object weights_only refuses
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(p)
+    assert "weights_only=False" not in str(exc.value) and "pickled.pt" in str(exc.value)
