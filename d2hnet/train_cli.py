@@ -116,9 +116,14 @@ def _run_synth(args: argparse.Namespace) -> int:
             files = []
             for s in args.stills:
                 files += sorted(f for f in s.iterdir() if f.suffix.lower() in (".png", ".tif", ".tiff")) if s.is_dir() else [s]
+        skipped: list = []
         names = synth_from_stills(files, args.output, tuples_per_image=args.tuples_per_image, seed=args.seed,
                                   max_shake_px=args.max_shake, short_offset_px=args.short_offset, long_ms=long_ms,
-                                  gap_ms=gap, progress=True)
+                                  gap_ms=gap, progress=True, skipped=skipped)
+        print(f"{len(names)} tuples written to {args.output}")
+        from isp_sim.cli_support import batch_summary
+
+        return batch_summary("d2hnet synth", len(files) - len(skipped), [Path(f).name for f, _ in skipped])
     print(f"{len(names)} tuples written to {args.output}")
     return 0
 

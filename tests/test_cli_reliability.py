@@ -409,3 +409,13 @@ def test_unsafe_load_hint_is_never_relayed(tmp_path):
     msg = str(exc.value)
     assert "pickled.pt" in msg and "Python objects besides tensors" in msg
     assert "weights_only=False" not in msg and "two options" not in msg
+
+
+def test_d2hnet_synth_skips_a_bad_photo(tmp_path, capsys):
+    main = _d2h()
+    good = write_image(tmp_path / "in" / "good.png", np.random.default_rng(0).random((96, 96, 3)), 8)
+    (tmp_path / "in" / "broken.png").write_text("not an image")
+    rc = main(["synth", "--stills", str(tmp_path / "in"), "-o", str(tmp_path / "t"), "--max-shake", "4"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "1 done, 1 skipped: broken.png" in err and "Traceback" not in err
+    assert any(p.name.startswith(good.stem) for p in (tmp_path / "t").iterdir())

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from isp_sim.imageio import read_rgb, write_image
 
-from ..errors import InputError
+from ..errors import InputError, IspSimError
 from .layout import LONG_SUFFIXES, _EXTS
 
 __all__ = ["DEFAULT_LONG_MS", "DEFAULT_GAP_MS", "shake_trajectory", "render_tuple_from_still", "synth_from_frames",
@@ -191,10 +192,12 @@ def _still_files(stills: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
 def synth_from_stills(stills, out_dir: str | os.PathLike, *, tuples_per_image: int = 1, seed: int = 0,
                       max_shake_px: float = 12.0, short_offset_px: float = 3.0, sim_fps: float = 480.0,
                       long_ms: Sequence[float] = DEFAULT_LONG_MS, gap_ms: float = DEFAULT_GAP_MS,
-                      bit_depth: int = 8, progress: bool = False) -> list[str]:
+                      bit_depth: int = 8, progress: bool = False, skipped: list | None = None) -> list[str]:
     """Tuples from sharp photos (a folder, one file or a list of files) with random camera shake.
 
-    Returns the tuple names written (``<stem>_<k>``).
+    Returns the tuple names written (``<stem>_<k>``). A photo that cannot be read or is too small
+    for the shake is skipped with a warning naming it; pass a list as ``skipped`` to receive
+    ``(file, reason)`` for each (without one, a bad photo is an error).
     """
     files = _still_files(stills)
     if tuples_per_image < 1:
@@ -207,13 +210,24 @@ def synth_from_stills(stills, out_dir: str | os.PathLike, *, tuples_per_image: i
         jobs = tqdm(jobs, desc="synth", unit="tuple")
     written = []
     cache: dict[int, np.ndarray] = {}
+    bad: set[int] = set()
     for j, f, k in jobs:
-        if j not in cache:
-            cache.clear()
-            cache[j] = read_rgb(f)[0]
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), j, k]))
-        tup = render_tuple_from_still(cache[j], rng, max_shake_px=max_shake_px, short_offset_px=short_offset_px,
-                                      sim_fps=sim_fps, long_ms=long_ms, gap_ms=gap_ms)
+        if j in bad:
+            continue
+        try:
+            if j not in cache:
+                cache.clear()
+                cache[j] = read_rgb(f)[0]
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), j, k]))
+            tup = render_tuple_from_still(cache[j], rng, max_shake_px=max_shake_px, short_offset_px=short_offset_px,
+                                          sim_fps=sim_fps, long_ms=long_ms, gap_ms=gap_ms)
+        except IspSimError as exc:
+            if skipped is None:
+                raise
+            bad.add(j)
+            skipped.append((str(f), str(exc)))
+            warnings.warn(f"skipping {f}: {exc}", stacklevel=2)
+            continue
         tname = f"{f.stem.replace('_', '-')}_{k:04d}"
         _write_tuple(out, tname, tup, bit_depth)
         written.append(tname)
