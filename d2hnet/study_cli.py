@@ -34,7 +34,9 @@ def add_study_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
                    help="the paper's widths (ngf 32) instead of the reduced CPU widths; meant for a GPU")
     p.add_argument("--init", default=None, help="checkpoint to use as d2hnet_generic instead of training it "
                                                 "(e.g. OUT/d2hnet_generic.pt of an earlier, longer run)")
-    p.add_argument("--jobs", type=_positive, default=2, help="parallel worker processes, one core each (default 2)")
+    p.add_argument("--jobs", type=_positive, default=None,
+                   help="parallel worker processes, one core each (default 2 on the CPU, 1 with --device cuda)")
+    p.add_argument("--device", default="cpu", help="where the networks train: cpu (default), cuda or cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace a study already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_study)
@@ -43,7 +45,7 @@ def add_study_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
 def _run_study(args: argparse.Namespace) -> int:
     from .study import FULL_ARCH, StudyConfig, run_study
 
-    kw = {"seed": args.seed, "jobs": args.jobs}
+    kw = {"seed": args.seed, "jobs": args.jobs or (2 if args.device == "cpu" else 1), "device": args.device}
     if args.full_width:
         kw["arch"] = FULL_ARCH
     cfg = StudyConfig.quick_config(**kw) if args.quick else StudyConfig(**kw)

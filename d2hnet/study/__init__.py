@@ -86,6 +86,7 @@ class StudyConfig:
     batch: tuple[int, int] = (8, 4)
     eval_points: int = 5              # curve points per phase (besides start and end)
     jobs: int = 2                     # parallel processes (one torch thread each)
+    device: str = "cpu"               # where the networks train: "cpu", "cuda", "cuda:N" (one job per GPU)
     max_shake_px: float = 5.0        # camera shake over the longest exposure, at the 128 px crop
     short_offset_px: float = 1.5
     arch: dict = field(default_factory=lambda: json.loads(json.dumps(REDUCED_ARCH)))
@@ -109,6 +110,13 @@ class StudyConfig:
             raise InputError(f"test_crops ({self.test_crops}) must be >= the number of ISO bands ({self.n_bands})")
         if self.jobs < 1:
             raise InputError(f"--jobs must be >= 1, got {self.jobs}")
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise InputError(f"--device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if self.device != "cpu":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError(f"--device {self.device}: CUDA is not available on this machine")
         if self.baseline_grid not in ("full", "quick", "tiny"):
             raise InputError(f"baseline_grid must be 'full', 'quick' or 'tiny', got {self.baseline_grid!r}")
         if self.n_train < max(self.batch):
@@ -352,7 +360,7 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
                                arch=cfg.arch, init=init, init_enhancenet=init_enh, step_offset=offset,
                                steps1=steps[0], steps2=steps[1], lr1=lrs[0], lr2=lrs[1], batch1=cfg.batch[0],
                                batch2=cfg.batch[1], patch=cfg.patch, seed=seed, eval_points=cfg.eval_points,
-                               zero_out_conv=zero, extra=extra or {}))
+                               zero_out_conv=zero, device=cfg.device, extra=extra or {}))
 
     p1 = str(cache / "generic_phase1.pt")
     gen = str(out / "d2hnet_generic.pt")

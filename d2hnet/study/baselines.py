@@ -225,13 +225,13 @@ def run_baselines(tune: dict, test: dict, profile, *, mode: str = "full", progre
             k = int(np.argmax(scores))
             best[band] = values[k]
             total += scores[k] * len(idx)
-        tune_score[name] = total / len(tune["band"])
+        tune_score[name] = float(total / len(tune["band"]))
         out = np.stack([_apply(name, best[int(b)], i, test, profile) for i, b in enumerate(test["band"])])
         if progress is not None:
             progress.put((name, 0, len(test["band"])))
         sc = [psnr_ssim(o, g) for o, g in zip(out, test["gt"])]
-        res["methods"][name] = {"psnr": [v[0] for v in sc], "ssim": [v[1] for v in sc], "outputs": out}
-        res["tuned"][name] = {str(b): (list(v) if isinstance(v, tuple) else v) for b, v in best.items()}
+        res["methods"][name] = {"psnr": [float(v[0]) for v in sc], "ssim": [float(v[1]) for v in sc], "outputs": out}
+        res["tuned"][name] = {str(b): (list(v) if isinstance(v, tuple) else float(v)) for b, v in best.items()}
         res["timing"][name + "_s"] = time.perf_counter() - t1
     # bm3d_short: the variant that scored better on the tuning split
     pick = "bm3d_raw" if tune_score["bm3d_raw"] >= tune_score["bm3d_srgb"] else "bm3d_srgb"

@@ -63,6 +63,7 @@ class TrainJob:
     eval_points: int = 0          # curve points inside each phase (besides its start and end)
     threads: int = 1
     cutnoise_p: float = 0.3
+    device: str = "cpu"           # torch device of the networks ("cuda" for --full-width runs)
     zero_out_conv: bool = False   # phase 2 starts with EnhanceNet's last conv at zero: output = DeblurNet's
     extra: dict = field(default_factory=dict)
 
@@ -133,29 +134,31 @@ def phase2_loss(model, long, short, gt, rng: np.random.Generator, patch: int, cu
     return F.l1_loss(model.enhancenet(lp, sp, tp), gp)
 
 
-def restore_crops(model, long, short, batch: int = 16):
-    """Full pipeline on ``(N, 3, H, W)`` CPU tensors: DeblurNet at x0.5 (:func:`d2hnet.infer.deblur`), EnhanceNet; clamped."""
+def restore_crops(model, long, short, batch: int = 16, device="cpu"):
+    """Full pipeline on ``(N, 3, H, W)`` CPU tensors: DeblurNet at x0.5 (:func:`d2hnet.infer.deblur`), EnhanceNet;
+    clamped; the networks run on ``device``, the result is on the CPU."""
     import torch
 
     from ..infer import deblur
 
+    dev = torch.device(device)
     outs = []
     with torch.no_grad():
         for i in range(0, long.shape[0], batch):
             lo, sh = long[i:i + batch], short[i:i + batch]
-            t = deblur(lo, sh, model.deblurnet, deblur_scale=0.5, device="cpu", amp="off")
-            outs.append(model.enhancenet(lo, sh, t).clamp_(0, 1))
+            t = deblur(lo, sh, model.deblurnet, deblur_scale=0.5, device=dev, amp="off")
+            outs.append(model.enhancenet(lo.to(dev), sh.to(dev), t.to(dev)).clamp_(0, 1).cpu())
     return torch.cat(outs)
 
 
-def _deblur_only(model, long, short, batch: int = 16):
+def _deblur_only(model, long, short, batch: int = 16, device="cpu"):
     import torch
 
     from ..infer import deblur
 
     with torch.no_grad():
         return torch.cat([deblur(long[i:i + batch], short[i:i + batch], model.deblurnet, deblur_scale=0.5,
-                                 device="cpu", amp="off") for i in range(0, long.shape[0], batch)])
+                                 device=torch.device(device), amp="off") for i in range(0, long.shape[0], batch)])
 
 
 def score_crops(out: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +200,8 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
         model = D2HNet(job.arch)
     if job.init_enhancenet:
         model.enhancenet.load_state_dict(load_checkpoint(job.init_enhancenet).enhancenet.state_dict())
+    dev = torch.device(job.device)
+    model.to(dev)
     tl, ts, tg = (torch.from_numpy(np.ascontiguousarray(np.asarray(_load(test / f"test_{k}.npy"), np.float32)
                                                            .transpose(0, 3, 1, 2))) for k in ("long", "short", "gt"))
     gt_np = np.asarray(_load(test / "test_gt.npy"), np.float32)
@@ -205,7 +210,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
 
     def evaluate(step: int, phase: int) -> None:
         model.eval()
-        o = _deblur_only(model, tl, ts) if phase == 1 else restore_crops(model, tl, ts)
+        o = _deblur_only(model, tl, ts, device=dev) if phase == 1 else restore_crops(model, tl, ts, device=dev)
         p, _ = score_crops(_nhwc(o.clamp(0, 1)), gt_np) if phase == 1 else score_crops(_nhwc(o), gt_np)
         curve.append({"step": step, "phase": phase, "psnr": float(np.mean(p))})
 
@@ -221,7 +226,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
         if phase == 2 and job.zero_out_conv:
             from ..models.enhancenet import EnhanceNet
 
-            model.enhancenet = EnhanceNet(**model.enhancenet.config(), init_type="default")
+            model.enhancenet = EnhanceNet(**model.enhancenet.config(), init_type="default").to(dev)
             net = model.enhancenet
             with torch.no_grad():
                 model.enhancenet.out_conv.weight.zero_()
@@ -238,7 +243,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
             rng = np.random.default_rng(np.random.SeedSequence([job.seed, phase, step]))
             idx = rng.integers(0, n, size=bs)
             flips = rng.integers(0, 8, size=bs)
-            long, short, gt = _batch(arrays, idx, flips)
+            long, short, gt = (x.to(dev, non_blocking=True) for x in _batch(arrays, idx, flips))
             net.train()
             if phase == 1:
                 loss = phase1_loss(model, long, short, gt, rng, job.cutnoise_p)
@@ -263,7 +268,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
     model.enhancenet.requires_grad_(True)
     model.eval()
     t0 = time.perf_counter()
-    out = _nhwc(restore_crops(model, tl, ts))
+    out = _nhwc(restore_crops(model, tl, ts, device=dev))
     timing["test_restore_s"] = time.perf_counter() - t0
     psnr, ssim = score_crops(out, gt_np)
     if not curve or curve[-1]["phase"] != 2:
@@ -275,7 +280,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
     result = {"name": job.name, "psnr": psnr.tolist(), "ssim": ssim.tolist(), "curve": curve, "timing": timing,
               "steps": [job.steps1, job.steps2], "checkpoint": job.out}
     if job.extra.get("ablation_no_long"):
-        o = _nhwc(restore_crops(model, ts, ts))
+        o = _nhwc(restore_crops(model, ts, ts, device=dev))
         p2, s2 = score_crops(o, gt_np)
         np.save(Path(job.out).with_name(Path(job.out).stem + "_ablation.outputs.npy"), o.astype(np.float16))
         result["ablation_no_long"] = {"psnr": p2.tolist(), "ssim": s2.tolist()}
