@@ -277,3 +277,13 @@ def test_study_refuses_to_overwrite_and_k_indexed_profiles(tmp_path, tiny_study)
         run_study(PHONE_B, PHONE_B, out, cfg=StudyConfig.quick_config(), progress=False)
     with pytest.raises(InputError, match="K-indexed"):
         run_study("sony_a7s2", PHONE_B, tmp_path / "x", progress=False)
+
+
+def test_init_reuses_a_generic_checkpoint(tiny_study, tmp_path):
+    """--init: the generic model is the given checkpoint (not retrained): same weights, same test scores."""
+    out, study, cfg = tiny_study
+    again = run_study(PHONE_B, PHONE_B, tmp_path / "again", cfg=cfg, init=str(out / "d2hnet_generic.pt"),
+                      progress=False, log=lambda *a: None)
+    assert again["methods"]["d2hnet_generic"]["psnr"] == pytest.approx(study["methods"]["d2hnet_generic"]["psnr"])
+    assert again["config"]["init"] == str(out / "d2hnet_generic.pt")
+    assert [p["step"] for p in again["curves"]["d2hnet_generic"]] == [0]
