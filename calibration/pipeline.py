@@ -309,11 +309,21 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
     brk = cross["k_vs_iso"].get("break")
     line = cross["k_vs_iso"].get("line")
     if line and not brk and line["chi2_red"] > 25 and line["max_rel_residual"] > 0.03:
-        # K should be proportional to the analogue gain; a poor line without a clean break means
-        # non-linear gain steps, mislabelled ISOs or a bad flat series: say so instead of "none detected"
-        msgs.append(f"K vs ISO is not a straight line (reduced chi-square {line['chi2_red']:.3g}, largest residual "
-                    f"{100 * line['max_rel_residual']:.1f}%) and no single break explains it: check the ISO metadata "
-                    "and the flat series; the profile interpolates the measured points, which stay valid")
+        # K follows the analogue gain: a line, a smooth gain-table curve (the Mi Note 10's K is quadratic in
+        # ISO) or a clean break. Say when the line does not describe it; warn when not even a smooth curve
+        # does (mislabelled ISOs, a bad flat series) instead of reporting "none detected"
+        notes.append(f"K vs ISO is not a straight line (reduced chi-square {line['chi2_red']:.3g}, largest residual "
+                     f"{100 * line['max_rel_residual']:.1f}%) and has no single break: models.k_vs_iso's line is only "
+                     "a summary; the profile interpolates the measured points")
+        if len(isos) >= 4:
+            x = np.asarray(isos, float)
+            q = np.polyval(np.polyfit(x, kmean, 2), x)
+            worst = float(np.max(np.abs(q / kmean - 1)))
+            if worst > 0.03:
+                msgs.append(f"K vs ISO is neither a straight line (reduced chi-square {line['chi2_red']:.3g}) nor a "
+                            f"smooth curve (largest residual of a quadratic {100 * worst:.1f}%), and no single break "
+                            "explains it: check the ISO metadata and the flat series; the profile interpolates the "
+                            "measured points")
     if brk:
         lo = np.array(isos) <= brk["iso_below"]
         seg = {}

@@ -273,7 +273,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
     psnr, ssim = score_crops(out, gt_np)
     if not curve or curve[-1]["phase"] != 2:
         curve.append({"step": gstep, "phase": 2, "psnr": float(np.mean(psnr))})
-    if not job.steps2:  # a phase-1 job: its full-pipeline score is not a point of the curve
+    if job.steps1 and not job.steps2:  # a phase-1 job: its full-pipeline score is not a point of the curve
         curve = [c for c in curve if c["phase"] == 1]
     save_checkpoint(job.out, model, meta={"trained_by": "d2hnet.study", "job": json.loads(json.dumps(asdict(job)))})
     np.save(Path(job.out).with_suffix(".outputs.npy"), out.astype(np.float16))
