@@ -20,7 +20,7 @@ def add_study_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
                     "with another seed), score them and tuned classical baselines (Gaussian blur, NLM, BM3D, a "
                     "long/short fusion) on held-out photos degraded with the phone's true noise, with bootstrap "
                     "intervals over images. Writes OUT/study.json, summary.md, panel.png, curves.png. Default run: "
-                    "about 60-80 min on 2 CPU cores; --quick: about 10 min (a smoke run, not evidence).")
+                    "about 55 min on 2 CPU cores; --quick: about 7 min (a smoke run, not evidence).")
     p.add_argument("--profile", required=True, help="the phone's calibrated profile (what `calibrate --raw-dir` wrote)")
     p.add_argument("--truth", required=True,
                    help="the phone's true profile, used only for the test noise (for a simulated phone: the "
