@@ -263,3 +263,14 @@ def test_make_val_is_deterministic_and_keeps_splits(tuples, tmp_path, profile):
     assert long.shape == short.shape == gt.shape == (48, 48, 3)
     with pytest.raises(InputError, match="make-val"):
         ValDataset(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 4])
+def test_area_down_is_the_box_mean(s):
+    from d2hnet.data.dataset import area_down
+
+    x = np.random.default_rng(s).random((12 * s, 8 * s, 3)).astype(np.float32)
+    want = x.astype(np.float64).reshape(12, s, 8, s, 3).mean(axis=(1, 3))
+    got = area_down(x, s)
+    assert got.dtype == np.float32 and got.shape == (12, 8, 3)
+    np.testing.assert_allclose(got, want, atol=2e-7)

