@@ -19,7 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from isp_sim.cli_support import (EXIT_SKIPPED, add_debug_flag, check_output_dir, check_output_file, positive_int,
+from isp_sim.cli_support import (add_debug_flag, batch_summary, check_output_dir, check_output_file, positive_int,
                                  profile_name, regex_with_group, run_cli)
 
 
@@ -98,12 +98,7 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
         print(f"report: {write_report(res, rep, profile_path=out)}")
     if res.warnings:
         print(f"{len(res.warnings)} warning(s): see above and the report", file=sys.stderr)
-    skipped = list(res.session.skipped)
-    if skipped:
-        names = ", ".join(Path(str(p)).name for p, _ in skipped[:20]) + (" ..." if len(skipped) > 20 else "")
-        print(f"calibrate: {len(res.isos)} ISO(s) calibrated, {len(skipped)} file(s) skipped: {names}", file=sys.stderr)
-        return EXIT_SKIPPED
-    return 0
+    return batch_summary("calibrate", len(res.session.frames), [Path(str(p)).name for p, _ in res.session.skipped])
 
 
 def main(argv=None) -> int:

@@ -176,6 +176,10 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
     skipped: list[tuple[str, str]] = []
     infos: list[FrameInfo] = []
 
+    def skip(path: str, reason: str) -> None:
+        skipped.append((path, reason))
+        warnings_.append(f"skipped {path}: {reason}")
+
     def one(item):
         p, kind = item
         try:
@@ -208,8 +212,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             reason = ("has no ISO in its metadata (rawpy, EXIF IFD, IFD0)"
                       + (f" and its name does not match {iso_from_name!r}" if iso_from_name else "")
                       + "; supply it with iso_from_name / --iso-from-name REGEX (first group = ISO, e.g. 'iso(\\d+)')")
-            skipped.append((fr.path, reason))
-            warnings_.append(f"skipped {fr.path}: {reason}")
+            skip(fr.path, reason)
             continue
         k, ks = (kind, "folder") if kind else ("?", "classified")
         try:
@@ -224,12 +227,11 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
         for n in fr.notes:
             if "GainMap" in n:
                 warnings_.append(f"{fr.path}: {n}")
-            if "linearization_max_step=" in n:
-                step = int(n.rsplit("linearization_max_step=", 1)[1])
-                warnings_.append(f"{fr.path}: {n.split('; linearization_max_step')[0]}. The quantisation noise is then "
-                                 f"not the uniform 1/12 DN^2 of the model: shot-noise estimates hold where the "
-                                 f"signal's noise is well above the table's step ({step} DN), and the read noise of "
-                                 "ISOs whose dark noise is comparable to the step is approximate")
+            if n.startswith("LinearizationTable ("):
+                warnings_.append(f"{fr.path}: {n}. The quantisation noise is then not the uniform 1/12 DN^2 of the "
+                                 "model: shot-noise estimates hold where the signal's noise is well above the "
+                                 f"table's step ({fr.linearization_max_step} DN), and the read noise of ISOs whose "
+                                 "dark noise is comparable to the step is approximate")
     bar.close()
     # consistency: keep the majority camera/size/pattern/levels
     used = infos
@@ -245,34 +247,24 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                 for name, a, b in zip(names, f.key(), major):
                     if a != b:
                         diff.append(f"{name} {a!r} (session: {b!r})")
-                reason = "another camera or format than the session's majority: " + ", ".join(diff)
-                skipped.append((f.path, reason))
-                warnings_.append(f"skipped {f.path}: {reason}")
+                skip(f.path, "another camera or format than the session's majority: " + ", ".join(diff))
     # constant frames (stripped test files read as zeros, placeholders): no noise to measure
-    kept = []
     for f in used:
         if f.constant is not None:
-            reason = (f"every pixel equals {f.constant:g} DN: no image data (a stripped or placeholder file?); "
-                      "a constant frame has no noise to measure")
-            skipped.append((f.path, reason))
-            warnings_.append(f"skipped {f.path}: {reason}")
-        else:
-            kept.append(f)
-    used = kept
+            skip(f.path, f"every pixel equals {f.constant:g} DN: no image data (a stripped or placeholder file?); "
+                         "a constant frame has no noise to measure")
+    used = [f for f in used if f.constant is None]
     # duplicated frames (a file copied over others): their differences are zero, so they would fake a
     # noiseless sensor; keep the first of each set (name order) and skip the copies
     first_of: dict[str, str] = {}
-    unique = []
+    copies: set[str] = set()
     for f in sorted(used, key=lambda f: f.path):
         if f.digest in first_of:
-            reason = f"identical pixel data to {Path(first_of[f.digest]).name} (a copied frame?): counted once"
-            skipped.append((f.path, reason))
-            warnings_.append(f"skipped {f.path}: {reason}")
+            skip(f.path, f"identical pixel data to {Path(first_of[f.digest]).name} (a copied frame?): counted once")
+            copies.add(f.path)
         else:
             first_of[f.digest] = f.path
-            unique.append(f)
-    keep = {id(f) for f in unique}
-    used = [f for f in used if id(f) in keep]
+    used = [f for f in used if f.path not in copies]
     by_iso = defaultdict(list)
     for f in used:
         if f.kind_source == "classified":

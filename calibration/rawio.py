@@ -71,6 +71,7 @@ class RawFrame:
     noise_profile: list[tuple[float, float]] | None = None
     iso_source: str = ""
     notes: list[str] = field(default_factory=list)
+    linearization_max_step: int | None = None  # largest DN step of a non-identity LinearizationTable applied
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -268,14 +269,15 @@ def read_raw(path: str | os.PathLike, *, iso: float | None = None, exposure_time
                                 f"(PhotometricInterpretation {meta.get('photometric')}, "
                                 f"{meta.get('samples_per_pixel')} samples per pixel)")
     lin = meta.get("linearization")
+    lin_step = None
     if lin is not None and not np.array_equal(lin, np.arange(len(lin))):
-        if np.any(np.diff(lin) < 0):
+        steps = np.diff(lin)
+        if np.any(steps < 0):
             raise NotSensorRawError(f"{p}: its LinearizationTable ({len(lin)} entries) is not monotonic, so stored "
                                     "values cannot be mapped back to linear sensor DN")
-        steps = np.diff(lin)
+        lin_step = int(steps.max())
         notes.append(f"LinearizationTable ({len(lin)} entries) applied, as LibRaw does: the values are linear DN, "
-                     f"but quantised non-uniformly (steps from {int(steps.min())} to {int(steps.max())} DN)"
-                     f"; linearization_max_step={int(steps.max())}")
+                     f"but quantised non-uniformly (steps from {int(steps.min())} to {lin_step} DN)")
     elif lin is not None:
         notes.append("identity LinearizationTable (harmless)")
     if meta.get("gain_maps"):
@@ -315,4 +317,5 @@ def read_raw(path: str | os.PathLike, *, iso: float | None = None, exposure_time
     exp_v = meta.get("exif_exposure") or meta.get("ifd0_exposure") or (r_exp if r_exp > 0 else None) or exposure_time
     return RawFrame(path=str(p), data=data, pattern=pattern, black_level=black, white_level=white, iso=iso_v,
                     exposure_time=None if exp_v is None else float(exp_v), camera=meta.get("camera", ""),
-                    noise_profile=meta.get("noise_profile"), iso_source=src, notes=notes)
+                    noise_profile=meta.get("noise_profile"), iso_source=src, notes=notes,
+                    linearization_max_step=lin_step)

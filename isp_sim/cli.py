@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_support import (add_debug_flag, batch_summary, check_distinct_outputs, check_output_dir, non_negative_int,
-                          run_cli)
+from .cli_support import (add_debug_flag, batch_summary, check_distinct_outputs, check_output_dir, cli_message,
+                          non_negative_int, run_cli)
 from .errors import InputError, IspSimError
 
 
@@ -37,13 +37,19 @@ def _iso_arg(text: str):
         raise argparse.ArgumentTypeError(f"expected an ISO number or LOW:HIGH, got {text!r}") from None
 
 
+def _noisy_path(out: Path, path) -> Path:
+    """Where ``degrade`` writes the noisy image of ``path``: ``<stem>_noisy`` with the input's PNG/TIFF suffix."""
+    suffix = Path(path).suffix.lower()
+    return out / f"{Path(path).stem}_noisy{suffix if suffix in ('.png', '.tif', '.tiff') else '.png'}"
+
+
 def _outputs(a) -> list[tuple[str, Path]]:
+    """Every ``(input, output)`` of an ``isp-sim degrade`` call, for the collision check before any work."""
     out = Path(a.output)
     res = []
     for path in a.images:
         stem = Path(path).stem
-        suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in (".png", ".tif", ".tiff") else ".png"
-        res.append((path, out / f"{stem}_noisy{suffix}"))
+        res.append((path, _noisy_path(out, path)))
         if a.save_raw:
             res += [(path, out / f"{stem}_raw.dng"), (path, out / f"{stem}_params.json")]
     return res
@@ -72,15 +78,11 @@ def _cmd_degrade(a) -> int:
             img, depth = read_rgb(path)
             r = degrade(img, profile, iso=a.iso, k=a.k, seed=ss, settings=settings, extrapolate=a.extrapolate)
         except IspSimError as exc:
-            msg = str(exc)
-            for api, flag in _API_TO_FLAG.items():
-                msg = msg.replace(api, flag)
-            print(f"isp-sim degrade: warning: skipping {path}: {msg}", file=sys.stderr)
+            print(f"isp-sim degrade: warning: skipping {path}: {cli_message(exc, _API_TO_FLAG)}", file=sys.stderr)
             skipped.append(str(path))
             continue
         stem = Path(path).stem
-        suffix = Path(path).suffix.lower() if Path(path).suffix.lower() in (".png", ".tif", ".tiff") else ".png"
-        dst = write_image(out / f"{stem}_noisy{suffix}", r.image, bit_depth=a.bit_depth or depth)
+        dst = write_image(_noisy_path(out, path), r.image, bit_depth=a.bit_depth or depth)
         p = r.params
         desc = f"ISO {p.iso:.0f}" if p.iso is not None else f"K {p.K[0]:.4g} DN/e-"
         msg = f"{path} -> {dst} ({desc}, wb r={p.wb[0]:.3f} b={p.wb[2]:.3f})"

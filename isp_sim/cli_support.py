@@ -29,7 +29,7 @@ from pathlib import Path
 from .errors import InputError, IspSimError
 
 __all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "EXIT_BUG", "non_negative_int", "positive_int", "regex_with_group",
-           "profile_name", "add_debug_flag", "run_cli", "check_output_file", "check_output_dir", "check_distinct_outputs",
+           "profile_name", "add_debug_flag", "run_cli", "cli_message", "check_output_file", "check_output_dir", "check_distinct_outputs",
            "batch_summary"]
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
@@ -99,10 +99,7 @@ def run_cli(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
     except (IspSimError, *extra_usage_errors) as exc:
         if debug:
             traceback.print_exc()
-        msg = str(exc)
-        for api, flag in (api_to_flag or {}).items():
-            msg = msg.replace(api, flag)
-        print(f"{prog}: error: {msg}", file=sys.stderr)
+        print(f"{prog}: error: {cli_message(exc, api_to_flag)}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): silence the flush at exit, as the Python docs advise
@@ -117,6 +114,14 @@ def run_cli(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
         print(f"{prog}: internal error: this is a bug in phonenoise; please report it with the command line and "
               "the traceback above", file=sys.stderr)
         return EXIT_BUG
+
+
+def cli_message(exc: BaseException | str, api_to_flag: dict[str, str] | None = None) -> str:
+    """The text of an error or warning with API phrases replaced by the command-line words (see :func:`run_cli`)."""
+    msg = str(exc)
+    for api, flag in (api_to_flag or {}).items():
+        msg = msg.replace(api, flag)
+    return msg
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -124,7 +124,9 @@ def _noise_params(profile: NoiseProfile, rng, iso, k, read_law, extrapolate) -> 
     return profile.sample(rng, read_law=read_law)
 
 
-def _sample_wb(rng: np.random.Generator, wb_range) -> np.ndarray:
+def sample_wb(rng: np.random.Generator, wb_range=D2HNET_WB_RANGE) -> np.ndarray:
+    """White-balance gains ``(w_r, 1, w_b)`` drawn uniformly from ``wb_range = ((r_lo, r_hi), (b_lo, b_hi))``
+    (red first, then blue, from ``rng``); default the D2HNet ranges."""
     try:
         (rlo, rhi), (blo, bhi) = wb_range
     except (TypeError, ValueError):
@@ -207,7 +209,7 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str, *, iso=None, k: float 
             ss_par, ss_noise = ss.spawn(2)
             rng = np.random.default_rng(ss_par)
             noise = _noise_params(profile, rng, iso, k, read_law, extrapolate)
-            gains = fixed_wb if fixed_wb is not None else tuple(_sample_wb(rng, wb_range).tolist())
+            gains = fixed_wb if fixed_wb is not None else tuple(sample_wb(rng, wb_range).tolist())
             key = int(ss_noise.generate_state(1, dtype=np.uint64)[0])
             plist.append(DegradeParams(noise=noise, wb=gains, settings=settings, pattern=pattern, noise_key=key,
                                        profile=profile.name, seed=_seed_record(ss)))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._seed import seed_sequence
-from .degrade import _sample_wb, degrade
+from .degrade import sample_wb, degrade
 from .imageio import read_rgb, sample_image_path, write_image
 from .pipeline import D2HNET_WB_RANGE
 from .profile import load_profile
@@ -57,7 +57,7 @@ def run_demo(out: Path, *, profile="mi_note10", long_iso: float = 1000, short_is
     out.mkdir(parents=True, exist_ok=True)
     root = seed_sequence(seed)
     ss_wb, ss_long, ss_short = root.spawn(3)
-    wb = _sample_wb(np.random.default_rng(ss_wb), D2HNET_WB_RANGE)
+    wb = sample_wb(np.random.default_rng(ss_wb), D2HNET_WB_RANGE)
     write_image(out / "clean.png", img, depth)
     panels = [("clean (input)", img)]
     summary = {"input": str(src), "profile": prof.name, "wb": wb.tolist(), "outputs": {}}

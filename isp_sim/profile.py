@@ -428,8 +428,8 @@ def _check_bounds(d: dict, span: float, source: str) -> None:
         for v in values if isinstance(values, list) else [values]:
             if v is None:
                 continue
-            bad = not (lo < v <= hi) if name == "read_lambda" else not (lo <= v <= hi)
-            if bad or (name == "K" and v <= 0):
+            # lambda's lower bound is open (-0.5: infinite variance); NaN fails both comparisons
+            if not ((lo < v) if name == "read_lambda" else (lo <= v)) or not v <= hi:
                 raise ProfileError(f"{source}: field '{where}' = {v!r} is outside the physically plausible range "
                                    f"[{lo:.4g}, {hi:.4g}] for this sensor (signal range {span:g} DN; bounds: "
                                    "isp_sim.profile.BOUNDS)")
@@ -488,11 +488,8 @@ def _check_json(text: str, source: str) -> None:
 
     try:
         data = json.loads(text, parse_constant=no_constants)
+        _validate(data, source)
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{source}: not valid JSON ({exc})") from exc
-    except RecursionError:
-        raise ProfileError(f"{source}: JSON nested too deeply to be a noise profile") from None
-    try:
-        _validate(data, source)
-    except RecursionError:
+    except RecursionError:  # in the parser or the schema validator
         raise ProfileError(f"{source}: JSON nested too deeply to be a noise profile") from None

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 import isp_sim
-from isp_sim.degrade import _sample_wb
+from isp_sim.degrade import sample_wb
 from isp_sim.pipeline import D2HNET_WB_RANGE
 
 from ..errors import InputError
@@ -73,7 +73,7 @@ def degrade_pair(long: np.ndarray, short: np.ndarray, profile, rng: np.random.Ge
     Deterministic given the state of ``rng`` (and independent of numba's thread count).
     """
     li, si = pair_isos(rng, profile, iso_mode, long_iso, short_iso, ratio)
-    wb = _sample_wb(rng, wb_range)
+    wb = sample_wb(rng, wb_range)
     seeds = rng.integers(0, 2**63, size=2, dtype=np.int64)
     rl = isp_sim.degrade(long, profile, iso=li, wb=(wb[0], wb[2]), seed=int(seeds[0]))
     rs = isp_sim.degrade(short, profile, iso=si, wb=(wb[0], wb[2]), seed=int(seeds[1]))

@@ -205,17 +205,17 @@ def _degrade_cache(clean: dict, model, tag: int, cfg: StudyConfig, folder: Path,
     n = clean["long"].shape[0]
     nl = np.lib.format.open_memmap(folder / f"{prefix}_long.npy", mode="w+", dtype=np.float16, shape=clean["long"].shape)
     ns = np.lib.format.open_memmap(folder / f"{prefix}_short.npy", mode="w+", dtype=np.float16, shape=clean["long"].shape)
-    isos = []
+    ks = []
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2, tag, i]))
         a, b, info = degrade_pair(clean["long"][i], clean["short"][i], model, rng)
         nl[i], ns[i] = a, b
-        isos.append((info["long_k"], info["short_k"]))
+        ks.append((info["long_k"], info["short_k"]))
         if progress is not None:
             progress()
     nl.flush()
     ns.flush()
-    k = np.asarray(isos)
+    k = np.asarray(ks)
     return {"short_k_range": [float(k[:, 1].min()), float(k[:, 1].max())],
             "long_k_range": [float(k[:, 0].min()), float(k[:, 0].max())]}
 

@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import isp_sim
-from isp_sim.degrade import DegradeParams
+from isp_sim.degrade import DegradeParams, sample_wb
 from isp_sim.params import NoiseParams
-from isp_sim.pipeline import D2HNET, D2HNET_WB_RANGE
+from isp_sim.pipeline import D2HNET
 
 from ..data.noise import pair_isos
 from ..errors import InputError
@@ -206,8 +206,7 @@ def degrade_pair(long: np.ndarray, short: np.ndarray, model: NoiseModel, rng: np
     :class:`~isp_sim.degrade.DegradeResult` (raw mosaic and parameters).
     """
     pl, ps = model.pair_params(rng)
-    (rlo, rhi), (blo, bhi) = D2HNET_WB_RANGE
-    wb = (float(rng.uniform(rlo, rhi)), 1.0, float(rng.uniform(blo, bhi)))
+    wb = tuple(float(g) for g in sample_wb(rng))
     keys = rng.integers(0, 2**63, size=2, dtype=np.int64)
     pattern = model.profile.sensor.pattern
     out = []
