@@ -287,3 +287,14 @@ def test_init_reuses_a_generic_checkpoint(tiny_study, tmp_path):
     assert again["methods"]["d2hnet_generic"]["psnr"] == pytest.approx(study["methods"]["d2hnet_generic"]["psnr"])
     assert again["config"]["init"] == str(out / "d2hnet_generic.pt")
     assert [p["step"] for p in again["curves"]["d2hnet_generic"]] == [0]
+
+
+def test_init_with_another_architecture_is_refused_before_work(tiny_study, tmp_path):
+    from d2hnet.errors import InputError
+    from d2hnet.study import FULL_ARCH
+
+    out, _, cfg = tiny_study
+    wide = StudyConfig(**{**cfg.__dict__, "arch": FULL_ARCH})
+    with pytest.raises(InputError, match="architecture"):
+        run_study(PHONE_B, PHONE_B, tmp_path / "w", cfg=wide, init=str(out / "d2hnet_generic.pt"), progress=False)
+    assert not (tmp_path / "w").exists()

@@ -297,8 +297,16 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
     other = isp_sim.load_profile(other_profile)
     release = isp_sim.load_profile("mi_note10")
     circular = json.dumps(target.to_dict(), sort_keys=True) == json.dumps(true.to_dict(), sort_keys=True)
-    if init is not None and not Path(init).is_file():
-        raise InputError(f"--init {init}: no such checkpoint file")
+    if init is not None:
+        if not Path(init).is_file():
+            raise InputError(f"--init {init}: no such checkpoint file")
+        from ..checkpoint import read_checkpoint
+        from ..models.pair import validate_config
+
+        have, want = read_checkpoint(init)["config"], validate_config(cfg.arch)
+        if have != want:  # checked here, not after the data stage in a worker
+            raise InputError(f"--init {init}: its architecture {have} differs from the study's {want} "
+                             "(--full-width selects the paper's widths)")
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()

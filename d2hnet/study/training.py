@@ -185,6 +185,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
     import torch
 
     from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..errors import CheckpointError
     from ..models.pair import D2HNet
 
     if isinstance(job, dict):
@@ -195,7 +196,7 @@ def run_job(job: TrainJob | dict, progress=None) -> dict[str, Any]:
     if job.init:
         model = load_checkpoint(job.init)
         if model.config() != D2HNet(job.arch).config():
-            raise ValueError(f"{job.init}: architecture {model.config()} differs from the study's {job.arch}")
+            raise CheckpointError(f"{job.init}: architecture {model.config()} differs from the study's {job.arch}")
     else:
         model = D2HNet(job.arch)
     if job.init_enhancenet:
