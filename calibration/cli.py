@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--name", type=profile_name, help="profile name (lowercase snake case; default from the camera model)")
     ap.add_argument("--min-dsnu-frames", type=positive_int, default=4, help="dark frames needed to remove the fixed pattern")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--emva-saturation", choices=("max", "reference"), default="max",
+                    help="EMVA 1288 saturation step: 'max' the maximal temporal variance (the standard; default), "
+                         "'reference' the emva1288 package's backward search (reproduces its results)")
     add_debug_flag(ap)
     g = ap.add_argument_group("--simulate options")
     g.add_argument("--out-dir", metavar="DIR", help="where --simulate writes the session")
@@ -69,7 +72,7 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
 
         desc = Path(a.emva1288)
         rep = check_output_dir(a.report if a.report else desc.parent / f"{desc.stem}_emva1288", flag="--report")
-        res = emva1288(desc)
+        res = emva1288(desc, saturation=a.emva_saturation)
         path = write_emva_report(res, rep)
         print(res.summary())
         print(f"report: {path}")

@@ -14,7 +14,9 @@ Images: TIFF (tifffile), PNG (pypng, 16-bit safe) or ``.npy``; paths relative to
 
 Definitions (per temporal step; the dark step of the same exposure is subtracted):
 ``mu_y`` = mean of the pair, ``s2_y`` = var(A - B) / 2 (fixed pattern cancels).
-Saturation: the step of maximal ``s2_y``. ``R``: slope of ``mu_y - mu_y.dark`` vs ``mu_p``
+Temporal steps are the 2-image steps, sorted by photon count; each is paired with the dark of its own exposure
+time; stacks serve the spatial evaluation only. Out-of-order and outlier steps are reported in ``notes``.
+Saturation: the step of maximal ``s2_y`` (or the reference implementation's search, ``saturation=``). ``R``: slope of ``mu_y - mu_y.dark`` vs ``mu_p``
 through the origin up to 70% of saturation; ``K``: slope of ``s2_y - s2_y.dark`` vs
 ``mu_y - mu_y.dark`` through the origin over the same range; ``QE = R / K``.
 ``sigma_y_dark``: the dark variance (intercept vs exposure time with > 2 dark
@@ -177,8 +179,44 @@ def _fit_b0(x, y):
     return float(np.sum(x * y) / np.sum(x * x))
 
 
-def emva1288(descriptor: str | os.PathLike) -> EmvaResult:
-    """EMVA 1288 results from a measurement descriptor (module docstring)."""
+def _reference_saturation(s2y: np.ndarray) -> int:
+    """The emva1288 package's saturation index: from the last step backwards, the first variance maximum
+    followed (going down) by two smaller values; on a noisy plateau it can stop before the absolute maximum."""
+    best, best_i = 0.0, 0
+    for i in range(len(s2y) - 1, -1, -1):
+        if s2y[i] >= best or s2y[abs(i - 1)] >= best:
+            best, best_i = s2y[i], i
+        else:
+            break
+    return best_i
+
+
+def _outlier_notes(up, Y, texp, isat, dark_std) -> list:
+    """Steps whose signal breaks the series: below saturation, a step more than 10% (and more than one dark
+    noise std) away from the robust responsivity line (the median of signal / photons over 5-70% of saturation;
+    one mislabelled step cannot move it). Reported, not removed: the standard's fits use every step, and a
+    user decides whether to edit the descriptor."""
+    mid = (Y >= 0.05 * Y[isat]) & (Y <= 0.7 * Y[isat]) & (up > 0)
+    if mid.sum() < 3:
+        return []
+    r = float(np.median(Y[mid] / up[mid]))
+    out = []
+    for i in range(isat):
+        pred = r * up[i]
+        dev = Y[i] - pred
+        if abs(dev) > 0.1 * abs(pred) and abs(dev) > dark_std:
+            out.append(f"outlier step: photons {up[i]:g} (exposure {texp[i]:g}) has signal {Y[i]:.4g} DN, "
+                       f"{100 * dev / pred:+.0f}% from the series' responsivity line")
+    return out
+
+
+def emva1288(descriptor: str | os.PathLike, *, saturation: str = "max") -> EmvaResult:
+    """EMVA 1288 results from a measurement descriptor (module docstring).
+
+    ``saturation``: ``"max"`` (default) takes the step of maximal temporal variance, the standard's definition;
+    ``"reference"`` reproduces the emva1288 package's backward search, which on a noisy real plateau can pick a
+    later step (the CMOS reference set: 19384 vs 18689 photons).
+    """
     d = parse_descriptor(descriptor)
     shape = (d["height"], d["width"]) if d["width"] else None
     notes = []
@@ -192,15 +230,23 @@ def emva1288(descriptor: str | os.PathLike) -> EmvaResult:
             darks.setdefault(exp, _pair_stats(files[:2], shape))
     steps = []
     bright_spatial = []
-    # a stack's first pair serves as a temporal point only where no temporal pair was taken at the same
-    # (exposure, photons); otherwise that level would be counted twice in the fits (the EMVA reference
-    # implementation uses stacks for the spatial evaluation only)
-    pair_levels = {(exp, photons) for exp, photons, files in d["bright"] if len(files) == 2}
+    # stacks (> 2 images) serve the spatial evaluation only, as in the standard and the reference
+    # implementation: a stack is often taken at its own illumination (the CMOS reference set's stack has
+    # 9x the signal of its photon neighbours), so as a temporal point it would be an outlier
+    pairs = [st for st in d["bright"] if len(st[2]) == 2]
+    if not pairs:
+        pairs = [(e, ph, f[:2]) for e, ph, f in d["bright"]]
+        notes.append("no 2-image bright steps: the first pair of each stack is used as a temporal point")
     for exp, photons, files in d["bright"]:
         if len(files) > 2:
             bright_spatial.append((exp, photons, _stack_stats(files, shape)))
-            if (exp, photons) in pair_levels:
-                continue
+    # the descriptor's order: real series are often recorded out of order (a repeated or inserted step)
+    listed = [ph for _, ph, _ in pairs]
+    back = [i for i in range(1, len(listed)) if listed[i] < listed[i - 1]]
+    if back:
+        notes.append(f"{len(back)} bright step(s) listed out of order in the descriptor (first: photons "
+                     f"{listed[back[0]]:g} after {listed[back[0] - 1]:g}); the series is sorted by photon count")
+    for exp, photons, files in pairs:
         if exp not in darks:
             near = min(darks, key=lambda e: abs(e - exp))
             notes.append(f"no dark step at exposure {exp:g}: used the one at {near:g}")
@@ -209,23 +255,33 @@ def emva1288(descriptor: str | os.PathLike) -> EmvaResult:
             dk = darks[exp]
         uy, s2y = _pair_stats(files[:2], shape)
         steps.append((exp, photons, uy, s2y, dk[0], dk[1]))
-    steps.sort(key=lambda s: s[1])
+    steps.sort(key=lambda s: (s[1], s[0]))
     texp, up, uy, s2y, uyd, s2yd = (np.array(v, dtype=np.float64) for v in zip(*steps))
-    # saturation: the maximum of the variance curve (searched from the top, ignoring isolated dips)
-    isat = int(np.argmax(s2y))
+    if saturation == "max":
+        isat = int(np.argmax(s2y))
+    elif saturation == "reference":
+        isat = _reference_saturation(s2y)
+    else:
+        raise CalibrationError(f"saturation={saturation!r}: expected 'max' (the standard's maximum of the variance) "
+                               "or 'reference' (the emva1288 package's backward search)")
     Y = uy - uyd
-    sel = (Y <= 0.7 * Y[isat]) & (np.arange(Y.size) <= isat)
+    notes += _outlier_notes(up, Y, texp, isat, math.sqrt(max(float(np.median(s2yd)), 0.24)))
+    # fit ranges as contiguous index ranges (the reference implementation's definition)
+    below = np.flatnonzero(Y <= 0.7 * Y[isat])
+    sel = np.zeros(Y.size, bool)
+    if below.size:
+        sel[: below.max() + 1] = True
     if sel.sum() < 2:
         raise CalibrationError(f"{descriptor}: fewer than 2 bright steps below 70% of saturation")
     R = _fit_b0(up[sel], Y[sel])
     K = _fit_b0(Y[sel], (s2y - s2yd)[sel])
     QE = R / K
-    dexp = np.array(sorted(darks))
-    dvar = np.array([darks[e][1] for e in dexp])
-    if len(dexp) > 2:
-        s2_dark = float(np.polyfit(dexp, dvar, 1)[1])
+    # the dark variance at zero exposure: a line through each temporal step's (exposure, dark variance) where
+    # more than two exposure times were used (the dark current's contribution), else the first step's
+    if len(np.unique(texp)) > 2:
+        s2_dark = float(np.polyfit(texp, s2yd, 1)[1])
     else:
-        s2_dark = float(dvar[0])
+        s2_dark = float(s2yd[0])
     if s2_dark < 0.24:
         notes.append(f"dark variance {s2_dark:.3g} DN^2 < 0.24 DN^2: quantisation-limited, floored at 0.24")
         s2_dark = 0.24
@@ -235,7 +291,12 @@ def emva1288(descriptor: str | os.PathLike) -> EmvaResult:
     u_p_sat = float(up[isat])
     u_e_sat = QE * u_p_sat
     # linearity over 5-95% of the saturation signal, minimising relative deviations
-    lin = (Y >= 0.05 * Y[isat]) & (Y <= 0.95 * Y[isat])
+    lin = np.zeros(Y.size, bool)
+    lo, hi = np.flatnonzero(Y >= 0.05 * Y[isat]), np.flatnonzero(Y <= 0.95 * Y[isat])
+    if lo.size and hi.size and lo.min() < hi.max():
+        lin[lo.min(): hi.max() + 1] = True
+    if lin.sum() < 2:
+        raise CalibrationError(f"{descriptor}: fewer than 2 bright steps between 5% and 95% of saturation")
     X_, Y_ = up[lin], Y[lin]
     A = np.stack([X_ / Y_, 1.0 / Y_], 1)
     a, b = np.linalg.lstsq(A, np.ones_like(Y_), rcond=None)[0]

@@ -4,6 +4,11 @@
 The reference needs numpy < 2, so it runs in its own virtual environment (created on first use):
 
     python tools/validate_emva1288.py [--venv /tmp/emva_ref_venv] [--out /tmp/emva_validation]
+    python tools/validate_emva1288.py --descriptor DATASETS/EMVA1288_ReferenceSet_*/EMVA1288_Data.txt
+
+The second form compares on existing measurements, e.g. the real sets of the public EMVA1288/datasets repository
+(``git clone https://github.com/EMVA1288/datasets``; not part of this project): ours with ``saturation="max"``
+(the standard's definition) and ``saturation="reference"`` (the reference's backward search) against the reference.
 
 Steps: (1) in the reference venv, generate a measurement with the reference's own camera simulator
 (``emva1288.camera.dataset_generator.DatasetGenerator``: an exposure-time series, a 2-image temporal pair
@@ -71,16 +76,79 @@ print(json.dumps({"version": emva1288.__version__ if hasattr(emva1288, "__versio
                   "descriptor": desc, "reference": vals, "camera": truth, "info": info}))
 """ % (QUANTITIES,)
 
+REF_DESCRIPTOR_SCRIPT = r"""
+import json, logging, sys
+from emva1288 import process
+parser = process.ParseEmvaDescriptorFile(sys.argv[1], loglevel=logging.WARNING)
+imgs = process.LoadImageData(parser.images, loglevel=logging.WARNING)
+dat = process.Data1288(imgs.data, loglevel=logging.WARNING)
+res = process.Results1288(dat.data, loglevel=logging.WARNING)
+vals = {}
+for q in %r:
+    v = getattr(res, q)
+    v = v() if callable(v) else v
+    vals[q] = None if v is None else float(v)
+vals["QE"] = vals["QE"] / 100.0
+print(json.dumps({"reference": vals, "info": {"index_u_ysat": int(res.index_u_ysat),
+                  "n_temporal": int(len(res.temporal["u_p"]))}}))
+""" % (QUANTITIES,)
+
 OURS_SCRIPT = r"""
 import json, sys, warnings
 from calibration import emva1288
-r = emva1288(sys.argv[1])
+r = emva1288(sys.argv[1], saturation=sys.argv[2] if len(sys.argv) > 2 else "max")
 t = r.temporal
 print(json.dumps({"values": {q: (None if getattr(r, q) is None else float(getattr(r, q))) for q in %r},
                   "info": {"isat": int(t["isat"]), "n_temporal": int(len(t["u_p"])),
                            "n_fit": int(t["fit_range"].sum()), "n_lin": int(t["linearity_range"].sum())},
                   "notes": r.notes}))
 """ % (QUANTITIES,)
+
+
+def _ensure_venv(vdir: Path) -> Path:
+    py = vdir / "bin" / "python"
+    if not py.exists():
+        venv.create(vdir, with_pip=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "emva1288==1.0.2", "numpy<2", "scipy", "matplotlib",
+                        "pillow"], check=True)
+    return py
+
+
+def _ours(descriptor: str, saturation: str) -> dict:
+    root = Path(__file__).resolve().parents[1]
+    ours = subprocess.run([sys.executable, "-c", OURS_SCRIPT, descriptor, saturation], capture_output=True, text=True,
+                          cwd=root)
+    if ours.returncode:
+        raise RuntimeError(ours.stderr)
+    return json.loads(ours.stdout.strip().splitlines()[-1])
+
+
+def _compare_descriptors(py: Path, descriptors, out: Path) -> int:
+    """Reference vs ours on existing measurement descriptors: one row per set, the worst relative difference."""
+    rows, dump = [], {}
+    for desc in descriptors:
+        ref = subprocess.run([str(py), "-c", REF_DESCRIPTOR_SCRIPT, desc], capture_output=True, text=True)
+        if ref.returncode:
+            print(ref.stderr)
+            return 1
+        refj = json.loads(ref.stdout.strip().splitlines()[-1])
+        name = Path(desc).parent.name or desc
+        dump[name] = {"reference": refj}
+        for sat in ("max", "reference"):
+            oj = _ours(desc, sat)
+            dump[name][sat] = oj
+            diffs = {q: (oj["values"][q] - r) / abs(r) for q, r in refj["reference"].items()
+                     if r not in (None, 0.0) and oj["values"].get(q) is not None}
+            worst = max(diffs, key=lambda q: abs(diffs[q]))
+            rows.append((name, sat, refj["reference"]["K"], oj["values"]["K"], worst, diffs[worst],
+                         refj["info"]["n_temporal"], oj["info"]["n_temporal"], "; ".join(oj["notes"]) or "-"))
+    (out / "results_descriptors.json").write_text(json.dumps(dump, indent=2))
+    print("| data set | our saturation | K reference | K ours | largest relative difference (quantity) "
+          "| temporal steps (ref / ours) | our notes |")
+    print("|---|---|---|---|---|---|---|")
+    for name, sat, kr, ko, q, d, nr, no, notes in rows:
+        print(f"| {name} | {sat} | {kr:.6g} | {ko:.6g} | {d:+.1e} ({q}) | {nr} / {no} | {notes} |")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -100,28 +168,22 @@ def main(argv=None) -> int:
                          "range at the auto-chosen K = 0.1 DN/e-; the series then runs far into a flat saturated "
                          "plateau (the reference's saturation search then stops at the last step) and the mid-series "
                          "spatial stack is saturated (PRNU undefined). 1e5 makes the ADC (2^bits - 1) clip first.")
+    ap.add_argument("--descriptor", nargs="+", metavar="TXT",
+                    help="compare on these existing descriptors (e.g. the EMVA1288/datasets real sets) instead of "
+                         "simulating")
     a = ap.parse_args(argv)
-    vdir = Path(a.venv)
-    py = vdir / "bin" / "python"
-    if not py.exists():
-        venv.create(vdir, with_pip=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "emva1288==1.0.2", "numpy<2", "scipy", "matplotlib",
-                        "pillow"], check=True)
+    py = _ensure_venv(Path(a.venv))
     out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if a.descriptor:
+        return _compare_descriptors(py, a.descriptor, out)
     ref = subprocess.run([str(py), "-c", REF_SCRIPT, str(out), str(a.height), str(a.width), str(a.bits), str(a.steps),
                           str(a.L), str(a.seed), str(a.dsnu), str(a.prnu), str(a.u_esat)], capture_output=True, text=True)
     if ref.returncode:
         print(ref.stderr)
         return 1
     refj = json.loads(ref.stdout.strip().splitlines()[-1])
-    root = Path(__file__).resolve().parents[1]
-    ours = subprocess.run([sys.executable, "-c", OURS_SCRIPT, refj["descriptor"]], capture_output=True, text=True,
-                          cwd=root)
-    if ours.returncode:
-        print(ours.stderr)
-        return 1
-    oj = json.loads(ours.stdout.strip().splitlines()[-1])
+    oj = _ours(refj["descriptor"], "max")
     (out / "results.json").write_text(json.dumps({"reference": refj, "ours": oj}, indent=2))
     print(f"reference: emva1288 {refj['version']}; descriptor: {refj['descriptor']}")
     print(f"simulated camera: {refj['camera']}")
