@@ -19,8 +19,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from isp_sim.cli_support import (add_debug_flag, batch_summary, check_output_dir, check_output_file, positive_int,
-                                 profile_name, regex_with_group, run_cli)
+from isp_sim.cli_support import (add_debug_flag, batch_summary, check_output_dir, check_output_file, folder_problem,
+                                 positive_int, profile_name, regex_with_group, run_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,8 +81,7 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
 
     raw_dir = Path(a.raw_dir)
     if not raw_dir.is_dir():
-        raise CalibrationError(f"--raw-dir {raw_dir}: " + ("is a file; give the session folder" if raw_dir.exists()
-                                                           else "no such folder"))
+        raise CalibrationError(f"--raw-dir {raw_dir}: {folder_problem(raw_dir, 'session')}")
     out = check_output_file(Path(a.output) if a.output else raw_dir / "profile.json", flag="-o/--output")
     rep = None if a.no_report else check_output_dir(Path(a.report) if a.report else raw_dir / "report", flag="--report")
     with warnings.catch_warnings(record=True) as ws:

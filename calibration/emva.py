@@ -82,7 +82,9 @@ def parse_descriptor(path: str | os.PathLike) -> dict:
     """Parse a descriptor into {version, bits, width, height, bright: [(exp, photons, [files])], dark: [(exp, [files])]}."""
     p = Path(path)
     if not p.is_file():
-        raise CalibrationError(f"EMVA descriptor {p} not found")
+        from isp_sim.cli_support import file_problem
+
+        raise CalibrationError(f"EMVA descriptor {p}: {file_problem(p, 'descriptor')}")
     out = {"version": None, "bits": None, "width": None, "height": None, "bright": [], "dark": []}
     cur = None
     for no, raw in enumerate(p.read_text().splitlines(), 1):

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from isp_sim.cli_support import file_problem
+
 from .errors import NotSensorRawError, RawReadError
 
 TAG_NEW_SUBFILE_TYPE = 254
@@ -258,7 +260,7 @@ def read_raw(path: str | os.PathLike, *, iso: float | None = None, exposure_time
 
     p = Path(path)
     if not p.is_file():
-        raise RawReadError(f"{p}: no such file")
+        raise RawReadError(f"{p}: {file_problem(p, 'raw')}")
     meta = _tiff_metadata(str(p))
     notes: list[str] = [f"tifffile: {m}" for m in meta.get("tiff_messages", [])]
     if meta.get("photometric") == PHOTOMETRIC_LINEAR_RAW or meta.get("samples_per_pixel", 1) > 1:

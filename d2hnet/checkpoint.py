@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from isp_sim.cli_support import file_problem
+
 from .errors import CheckpointError, InputError
 from .models.pair import D2HNet, validate_config
 
@@ -110,7 +112,7 @@ def save_checkpoint(path: str | os.PathLike, model: D2HNet, *, meta: Mapping[str
 
 def _torch_load(path: Path, map_location: Any = "cpu") -> Any:
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: {file_problem(path, 'checkpoint')}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle / zip / weights_only errors come in many types

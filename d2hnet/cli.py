@@ -85,7 +85,7 @@ def _add_restore(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def _run_restore(args: argparse.Namespace) -> int:
-    from isp_sim.cli_support import batch_summary, check_distinct_outputs, check_output_dir, check_output_file
+    from isp_sim.cli_support import batch_summary, check_distinct_outputs, check_output_dir, check_output_file, file_problem
 
     from .checkpoint import load_checkpoint
     from .errors import InputError, IspSimError
@@ -100,10 +100,9 @@ def _run_restore(args: argparse.Namespace) -> int:
         raise InputError("nothing to restore: give --long L --short S, or --input-dir DIR")
     if pair_mode:
         for flag, p in (("--long", args.long), ("--short", args.short)):
-            if p.is_dir():
-                raise InputError(f"{flag} {p}: is a folder; give an image file (or use --input-dir for a folder)")
-            if not p.is_file():
-                raise InputError(f"{flag} {p}: no such file")
+            why = file_problem(p, "image")
+            if why:
+                raise InputError(f"{flag} {p}: {why}" + (" (or use --input-dir for a folder)" if p.is_dir() else ""))
         check_output_file(args.output, inputs=(args.long, args.short), flag="-o")
         jobs = [("", args.long, args.short, args.output)]
     else:

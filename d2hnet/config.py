@@ -39,6 +39,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from isp_sim.cli_support import file_problem, folder_problem
 from isp_sim.errors import IspSimError
 
 from .data.augment import IA_GAMMAS
@@ -231,9 +232,10 @@ def validate_config(raw: Any, base_dir: str | os.PathLike = ".", *, check_paths:
     if check_paths:
         for key, p in (("data.train_dir", d["train_dir"]), ("data.val_dir", d["val_dir"])):
             if p and not Path(p).is_dir():
-                raise _err(key, f"folder {p!r} does not exist")
+                raise _err(key, f"{p!r}: {folder_problem(p)}")
         if dc and not Path(cfg["phase2"]["deblur_checkpoint"]).is_file():
-            raise _err("phase2.deblur_checkpoint", f"file {cfg['phase2']['deblur_checkpoint']!r} does not exist")
+            dcp = cfg["phase2"]["deblur_checkpoint"]
+            raise _err("phase2.deblur_checkpoint", f"{dcp!r}: {file_problem(dcp, 'checkpoint')}")
     return cfg
 
 
@@ -241,7 +243,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a ``.toml``, ``.yaml``/``.yml`` (safe loader) or ``.json`` file into a dict (not yet validated)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist")
+        raise ConfigError(f"config file {str(p)!r}: {file_problem(p, 'config')}")
     suffix = p.suffix.lower()
     text = p.read_text(encoding="utf-8")
     try:

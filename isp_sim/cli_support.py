@@ -30,7 +30,7 @@ from .errors import InputError, IspSimError
 
 __all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "EXIT_BUG", "non_negative_int", "positive_int", "regex_with_group",
            "profile_name", "add_debug_flag", "run_cli", "cli_message", "check_output_file", "check_output_dir", "check_distinct_outputs",
-           "batch_summary"]
+           "batch_summary", "file_problem", "folder_problem"]
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -122,6 +122,31 @@ def cli_message(exc: BaseException | str, api_to_flag: dict[str, str] | None = N
     for api, flag in (api_to_flag or {}).items():
         msg = msg.replace(api, flag)
     return msg
+
+
+def file_problem(path: str | os.PathLike, what: str = "") -> str | None:
+    """Why ``path`` cannot be read as a file, in words (``None`` when it is a file): a folder is called a folder.
+
+    ``what`` names the expected kind (``"checkpoint"`` -> "no such checkpoint file"). Used by every loader, so
+    the API and each CLI word this the same way."""
+    p = Path(path)
+    kind = f"{what} file" if what else "file"
+    if p.is_dir():
+        return f"is a folder; give a{'n' if kind[0] in 'aeiou' else ''} {kind}"
+    if not p.is_file():
+        return f"no such {kind}"
+    return None
+
+
+def folder_problem(path: str | os.PathLike, what: str = "") -> str | None:
+    """Why ``path`` cannot be used as a folder (``None`` when it is one): a file is called a file."""
+    p = Path(path)
+    kind = f"{what} folder" if what else "folder"
+    if p.exists() and not p.is_dir():
+        return f"is a file; give a{'n' if kind[0] in 'aeiou' else ''} {kind}"
+    if not p.exists():
+        return f"no such {kind}"
+    return None
 
 
 def _same(a: Path, b: Path) -> bool:

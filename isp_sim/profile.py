@@ -456,9 +456,11 @@ def load_profile(name_or_path: str | os.PathLike | NoiseProfile) -> NoiseProfile
         raise InputTypeError(f"profile must be a bundled name or a path, got {type(name_or_path).__name__}")
     s = os.fspath(name_or_path)
     p = Path(s)
-    if p.suffix.lower() == ".json" or os.sep in s or p.is_file():
+    if p.suffix.lower() == ".json" or os.sep in s or p.exists():
         if not p.is_file():
-            raise ProfileError(f"profile file {s!r} not found")
+            from .cli_support import file_problem
+
+            raise ProfileError(f"{s}: {file_problem(p, 'profile')}")
         try:
             text = p.read_text()
         except UnicodeDecodeError as exc:

@@ -44,7 +44,7 @@ def test_descriptor_errors(tmp_path):
     d.write_text("v 3.0\nx nonsense\n")
     with pytest.raises(CalibrationError, match="cannot parse"):
         parse_descriptor(d)
-    with pytest.raises(CalibrationError, match="not found"):
+    with pytest.raises(CalibrationError, match="no such descriptor file"):
         emva1288(tmp_path / "missing.txt")
 
 

@@ -47,7 +47,7 @@ def test_pattern_and_black_order(tmp_path, pattern):
 
 
 def test_bad_files_name_file_and_reason(tmp_path):
-    with pytest.raises(RawReadError, match="no such file"):
+    with pytest.raises(RawReadError, match="no such raw file"):
         read_raw(tmp_path / "missing.dng")
     txt = tmp_path / "notes.dng"
     txt.write_text("this is not a raw file\n" * 10)

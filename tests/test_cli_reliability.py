@@ -63,6 +63,19 @@ BAD_ARGS = [
                                        "--seed", "-1"], ">= 0"),
     ("d2hnet study --jobs 0", "d2h", ["study", "--profile", "mi_note10", "--truth", "mi_note10", "--out", "{tmp}/st",
                                       "--jobs", "0"], ">= 1"),
+    # a folder where a file is expected is called a folder (one wording, file_problem, for every loader)
+    ("isp-sim degrade --profile folder", "isp", ["degrade", "{img}", "-o", "{tmp}/o", "--profile", "{tmp}"],
+     "is a folder; give a profile file"),
+    ("calibrate --emva1288 folder", "cal", ["--emva1288", "{tmp}"], "is a folder; give a descriptor file"),
+    ("calibrate --raw-dir file", "cal", ["--raw-dir", "{img}"], "is a file; give a session folder"),
+    ("d2hnet restore --long folder", "d2h", ["restore", "--long", "{tmp}", "--short", "{img}", "-c", "{img}",
+                                             "-o", "{tmp}/r.png"], "is a folder; give an image file"),
+    ("d2hnet restore -c folder", "d2h", ["restore", "--long", "{img}", "--short", "{img}", "-c", "{tmp}",
+                                         "-o", "{tmp}/r.png"], "is a folder; give a checkpoint file"),
+    ("d2hnet info folder", "d2h", ["info", "{tmp}"], "is a folder; give a checkpoint file"),
+    ("d2hnet train --config folder", "d2h", ["train", "--config", "{tmp}"], "is a folder; give a config file"),
+    ("d2hnet study --truth folder", "d2h", ["study", "--profile", "mi_note10", "--truth", "{tmp}", "--out",
+                                            "{tmp}/st"], "is a folder; give a profile file"),
 ]
 
 
@@ -112,7 +125,7 @@ def test_calibrate_output_checks_before_reading(tmp_path, capsys):
     assert calibrate_main(["--raw-dir", str(tmp_path), "--report", str(tmp_path / "rep"), "--quiet"]) == 2
     assert "is a file" in capsys.readouterr().err
     assert calibrate_main(["--raw-dir", str(tmp_path / "nope"), "--quiet"]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert "no such session folder" in capsys.readouterr().err
 
 
 def test_d2hnet_restore_refuses_to_overwrite_an_input(tmp_path, capsys):
@@ -159,7 +172,8 @@ def test_isp_sim_degrade_batch_skips_and_names_bad_files(tmp_path, img, capsys):
     assert (tmp_path / "o" / "in_noisy.png").exists()
 
 
-def test_calibrate_folder_of_broken_files_finishes_and_names_them(tmp_path, capsys):
+def test_calibrate_folder_of_broken_files_finishes_and_names_them(tmp_path, capfd):
+    """capfd, not capsys: LibRaw and tifffile write at the C / logging level; every line must name its file."""
     from calibration.simulate import simulate_capture
 
     sess = tmp_path / "sess"
@@ -171,12 +185,21 @@ def test_calibrate_folder_of_broken_files_finishes_and_names_them(tmp_path, caps
     (dark / "truncated.dng").write_bytes(good.read_bytes()[:300])
     (dark / "photo.dng").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 200)  # a JPEG renamed
     (dark / "folder.dng").mkdir()
+    (dark / "cut_data.dng").write_bytes(good.read_bytes()[:-100])  # header intact, pixel data short
+    flipped = bytearray(good.read_bytes())
+    for i in range(200, len(flipped), 7):
+        flipped[i] ^= 0xFF
+    (dark / "flipped.dng").write_bytes(bytes(flipped))
     rc = calibrate_main(["--raw-dir", str(sess), "--quiet", "--no-report"])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert rc == 1, err
-    for name in ("text.dng", "zero.dng", "truncated.dng", "photo.dng"):
+    names = ("text.dng", "zero.dng", "truncated.dng", "photo.dng", "cut_data.dng", "flipped.dng")  # folder.dng: scanned as a folder
+    for name in names:
         assert name in err, name
     assert "skipped" in err and "Traceback" not in err
+    for line in err.splitlines():
+        if line.strip() and not line.startswith(("warning:", "calibrate:", "  ")) and "warning(s)" not in line:
+            assert any(n in line for n in names) or "skipped" in line, f"unattributed stderr line: {line!r}"
     assert (sess / "profile.json").exists()
 
 

@@ -92,7 +92,7 @@ def test_config_toml_defaults_and_paths(tuples, tmp_path):
     ({"phase1": {"crop": 60}}, r"phase1.crop: must be a multiple of 4 x scale = 8, got 60"),
     ({"augment": {"ca_p": 1.5}}, r"augment.ca_p: must be <= 1.0"),
     ({"noise": {"iso_mode": "both"}}, r"noise.iso_mode: must be one of \['paper', 'release'\]"),
-    ({"data": {"train_dir": "/nonexistent/d2h"}}, r"data.train_dir: folder '/nonexistent/d2h' does not exist"),
+    ({"data": {"train_dir": "/nonexistent/d2h"}}, r"data.train_dir: '/nonexistent/d2h': no such folder"),
     ({"run": {"seed": 1.5}}, r"run.seed: must be an integer"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tuples, tmp_path, patch, match):

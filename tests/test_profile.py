@@ -165,7 +165,7 @@ def test_not_json_and_missing(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ProfileError, match="not valid JSON"):
         load_profile(bad)
-    with pytest.raises(ProfileError, match="not found"):
+    with pytest.raises(ProfileError, match="no such profile file"):
         load_profile(tmp_path / "missing.json")
     with pytest.raises(ProfileError, match="unknown profile 'pixel9'.*mi_note10"):
         load_profile("pixel9")

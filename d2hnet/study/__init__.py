@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from isp_sim.cli_support import file_problem
+
 from ..errors import InputError
 
 __all__ = ["StudyConfig", "run_study", "REDUCED_ARCH", "FULL_ARCH", "METHOD_ORDER", "PAIRED"]
@@ -299,7 +301,7 @@ def run_study(profile, truth, out, *, other_profile=None, cfg: StudyConfig | Non
     circular = json.dumps(target.to_dict(), sort_keys=True) == json.dumps(true.to_dict(), sort_keys=True)
     if init is not None:
         if not Path(init).is_file():
-            raise InputError(f"--init {init}: no such checkpoint file")
+            raise InputError(f"--init {init}: {file_problem(init, 'checkpoint')}")
         from ..checkpoint import read_checkpoint
         from ..models.pair import validate_config
 
