@@ -15,7 +15,12 @@ sustained H100 throughput (``--tflops``, default 250 TFLOP/s bf16, about
 further in phase 2, ``--tflops2``, default 120). Replace it with a measured
 step time (``--gpu-step-ms1/2``) when a GPU is at hand.
 
-    python benchmarks/bench_d2hnet_data.py [--n 6]
+With the decoded-image cache (``data.decoded_cache``, the trainer's default) the PNGs are decoded once,
+then read as memory-mapped arrays; ``--no-cache`` measures decoding every sample. The same process times
+``isp_sim.degrade`` of a 1024x1024 crop (one thread), so the last line relates the two:
+``phase1_ms_per_sample=X degrade1024_ms=Y`` (a phase-1 sample degrades two such crops).
+
+    python benchmarks/bench_d2hnet_data.py [--n 6] [--no-cache]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ def main() -> None:
     ap.add_argument("--tflops2", type=float, default=120.0, help="assumed sustained TFLOP/s, phase 2")
     ap.add_argument("--gpu-step-ms1", type=float, default=None, help="measured phase-1 step time (batch 2), ms")
     ap.add_argument("--gpu-step-ms2", type=float, default=None, help="measured phase-2 step time (batch 2), ms")
+    ap.add_argument("--no-cache", action="store_true", help="decode the PNGs for every sample (no decoded cache)")
     args = ap.parse_args()
 
     import numba
@@ -43,6 +49,7 @@ def main() -> None:
 
     import isp_sim
     from d2hnet.data import SampleSettings, TrainDataset, scan_dataset
+    from d2hnet.data.decoded import DecodedCache
     from isp_sim.imageio import sample_image_path
 
     numba.set_num_threads(1)
@@ -55,21 +62,30 @@ def main() -> None:
             im.save(Path(tmp) / f"bench_0000_{s}.png")
         recs = scan_dataset(tmp)
         rates = {}
-        for phase in (1, 2):
-            ds = TrainDataset(recs, prof, SampleSettings(phase=phase), seed=0)
-            ds.sample(0, 0)  # warm-up (numba compile)
-            t = time.perf_counter()
-            for e in range(args.n):
-                ds.sample(0, e + 1)
-            rates[phase] = args.n / (time.perf_counter() - t)
-            print(f"phase {phase}: one worker makes {rates[phase]:.2f} samples/s "
-                  f"({1000 / rates[phase]:.0f} ms per sample: two noisy 1024x1024 crops)")
-        # degrade alone, for the breakdown
+        cache = None if args.no_cache else DecodedCache(Path(tmp) / "decoded")
         x = np.asarray(big, np.float32)[:1024, :1024] / 255
-        t = time.perf_counter()
-        for i in range(args.n):
-            isp_sim.degrade(x, prof, iso=1000, seed=i)
-        print(f"  of which isp_sim.degrade 1024x1024 (1 thread): {1000 * (time.perf_counter() - t) / args.n:.0f} ms per image")
+        isp_sim.degrade(x, prof, iso=1000, seed=0)  # warm-up (numba compile)
+        deg = []
+        for phase in (1, 2):
+            ds = TrainDataset(recs, prof, SampleSettings(phase=phase), seed=0, decoded_cache=cache)
+            ds.sample(0, 0)  # warm-up (numba compile, cache fill)
+            per = []
+            for e in range(args.n):
+                # alternate: one sample, then one degrade of a 1024x1024 crop, so both see the same machine state
+                t = time.perf_counter()
+                ds.sample(0, e + 1)
+                per.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                isp_sim.degrade(x, prof, iso=1000, seed=e)
+                deg.append(time.perf_counter() - t)
+            rates[phase] = 1 / float(np.median(per))
+            print(f"phase {phase}: one worker makes {rates[phase]:.2f} samples/s "
+                  f"({1000 / rates[phase]:.0f} ms per sample, median; range {1000 * min(per):.0f}-{1000 * max(per):.0f}; "
+                  f"two noisy 1024x1024 crops; decoded cache {'off' if cache is None else 'on'})")
+        d_ms = 1000 * float(np.median(deg))
+        print(f"  isp_sim.degrade 1024x1024 (1 thread), alternating with the samples: {d_ms:.0f} ms per image "
+              f"(range {1000 * min(deg):.0f}-{1000 * max(deg):.0f}); a phase-1 sample = "
+              f"{1000 / rates[1] / (2 * d_ms):.2f} x its two degrades")
 
     gmac1 = 346.0 * 3  # DeblurNet 512^2 fwd + bwd, per sample
     gmac2 = 346.0 + 2 * 67.0 * 3  # frozen DeblurNet fwd + two 256^2 EnhanceNet crops fwd + bwd
@@ -80,6 +96,7 @@ def main() -> None:
         label = "measured" if measured else "ESTIMATE from MACs"
         print(f"phase {phase}: H100 step (batch 2) {ms:.1f} ms [{label}] -> {need:.0f} samples/s -> "
               f"{int(np.ceil(need / rates[phase]))} CPU workers to keep it busy")
+    print(f"phase1_ms_per_sample={1000 / rates[1]:.1f} degrade1024_ms={d_ms:.1f}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--name", type=profile_name, help="profile name (lowercase snake case; default from the camera model)")
     ap.add_argument("--min-dsnu-frames", type=positive_int, default=4, help="dark frames needed to remove the fixed pattern")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--cache-dir", metavar="DIR", help="where decoded frames wait between the scan and the estimators "
+                    "(default: the system's temporary folder; about the session's uncompressed size; deleted at the end)")
     ap.add_argument("--emva-saturation", choices=("max", "reference"), default="max",
                     help="EMVA 1288 saturation step: 'max' the maximal temporal variance (the standard; default), "
                          "'reference' the emva1288 package's backward search (reproduces its results)")
@@ -84,10 +86,13 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
         raise CalibrationError(f"--raw-dir {raw_dir}: {folder_problem(raw_dir, 'session')}")
     out = check_output_file(Path(a.output) if a.output else raw_dir / "profile.json", flag="-o/--output")
     rep = None if a.no_report else check_output_dir(Path(a.report) if a.report else raw_dir / "report", flag="--report")
+    if a.cache_dir and folder_problem(a.cache_dir):
+        raise CalibrationError(f"--cache-dir {a.cache_dir}: {folder_problem(a.cache_dir)}")
     with warnings.catch_warnings(record=True) as ws:
         warnings.simplefilter("always")
         res = calibrate(raw_dir, jobs=a.jobs, iso_from_name=a.iso_from_name, name=a.name,
-                        min_dsnu_frames=a.min_dsnu_frames, progress=None if not a.quiet else False)
+                        min_dsnu_frames=a.min_dsnu_frames, progress=None if not a.quiet else False,
+                        cache_dir=a.cache_dir)
     _print_warnings(ws)
     res.profile.save(out)
     print(f"profile: {out} ({len(res.isos)} ISO(s): {', '.join(f'{i:g}' for i in res.isos)})")

@@ -40,6 +40,7 @@ import numpy as np
 from isp_sim.cfa import channel_map
 
 from .ppcc import LawFit, ResidualModel, fit_read_law
+from ._kernels import add_frame, dark_residuals, pair_difference, pair_tiles, plane_lut
 
 SATURATION_FRACTION = 0.7
 QUANT_DOMINATED_STD = 1.0  # DN: below this read-noise std a Tukey-lambda shape is not meaningful
@@ -77,24 +78,18 @@ def flat_pair_tiles(a: np.ndarray, b: np.ndarray, pattern: str, black: np.ndarra
     means, vars_, clipped, level = [], [], [], np.zeros(4)
     n_clip = 0
     for c, (i, j) in enumerate(_planes(pattern)):
-        pa = a[i::2, j::2]
-        pb = b[i::2, j::2]
-        h, w = pa.shape
+        h, w = (a.shape[0] - i + 1) // 2, (a.shape[1] - j + 1) // 2
         t = min(tile, max(8, min(h, w) // 4), h, w)  # at least ~4x4 tiles on small frames
         ty, tx = h // t, w // t
-        pa = pa[: ty * t, : tx * t].astype(np.float64)
-        pb = pb[: ty * t, : tx * t].astype(np.float64)
-        s = (pa + pb).reshape(ty, t, tx, t)
-        d = (pa - pb).reshape(ty, t, tx, t)
-        m = s.mean(axis=(1, 3)) / 2.0 - black[c]
-        v = d.var(axis=(1, 3), ddof=1) / 2.0
-        clip = ((a[i::2, j::2][: ty * t, : tx * t] >= white) | (b[i::2, j::2][: ty * t, : tx * t] >= white)).reshape(ty, t, tx, t).any(axis=(1, 3))
+        ssum, dsum, dsq, clip = pair_tiles(a, b, i, j, t, ty, tx, white)
+        tn = t * t
+        m = ssum / tn / 2.0 - black[c]
+        v = (dsq - dsum.astype(np.float64) ** 2 / tn) / (tn - 1) / 2.0
         n_clip += int(clip.sum())
         means.append(m.ravel())
         vars_.append(v.ravel())
         clipped.append(clip.ravel())
         level[c] = float(m.mean())
-        tn = t * t
     total = sum(x.size for x in means)
     return PairTiles(files=tuple(files), exposure_time=exposure_time, mean=means, var=vars_, n=tn, clipped=clipped,
                      level=level, saturated_fraction=n_clip / max(total, 1))
@@ -201,11 +196,12 @@ class DarkAccumulator:
         self._prev = None
         self._pv = np.zeros(4)
         self._pn = 0
+        self._lut = plane_lut(self.planes)
 
     def add_pass1(self, frame: np.ndarray) -> None:
         if frame.shape != self.shape:
             raise ValueError(f"dark frame shape {frame.shape} differs from {self.shape}")
-        self._sum += frame
+        add_frame(self._sum, frame)
         self._n1 += 1
 
     def _finish_pass1(self) -> None:
@@ -223,28 +219,30 @@ class DarkAccumulator:
     def add_pass2(self, frame: np.ndarray) -> None:
         self._finish_pass1()
         if self._prev is not None and self._pn < 8:
-            d = frame.astype(np.float64) - self._prev
-            for c, (i, j) in enumerate(self.planes):
-                self._pv[c] += float(d[i::2, j::2].var()) / 2.0
+            ds, ds2, dn = pair_difference(frame, self._prev, self._lut)
+            m = ds / dn
+            self._pv += (ds2 / dn - m * m) / 2.0
             self._pn += 1
         self._prev = frame
-        r = frame - self._ref
-        rows = r.mean(axis=1)
+        rows = np.empty(self.shape[0])
+        ss = np.zeros(4)
+        dark_residuals(frame, self._ref, self._lut, rows, ss)
+        self._ss += ss
         self._row_sq += float(np.sum(rows**2))
         self._row_n += rows.size
         if len(self._row_keep) < 8:
             self._row_keep.append(rows.copy())
-        r -= rows[:, None]
         for c, (i, j) in enumerate(self.planes):
-            pc = r[i::2, j::2]
-            self._ss[c] += float(np.sum(pc * pc))
-            self._cnt[c] += pc.size
-            k = min(self._per_frame, pc.size)
-            if k >= pc.size:
-                self._samples[c].append(pc.ravel().copy())
+            hc, wc = (self.shape[0] - i + 1) // 2, (self.shape[1] - j + 1) // 2
+            size = hc * wc
+            self._cnt[c] += size
+            k = min(self._per_frame, size)
+            if k >= size:
+                idx = np.arange(size)
             else:
-                idx = self._rng.integers(0, pc.size, size=k)
-                self._samples[c].append(pc.ravel()[idx])
+                idx = self._rng.integers(0, size, size=k)
+            y, x = i + 2 * (idx // wc), j + 2 * (idx % wc)
+            self._samples[c].append(frame[y, x] - self._ref[y, x] - rows[y])
         self._n2 += 1
 
     def finish(self, *, fit_laws: bool = True) -> DarkStats:

@@ -32,7 +32,7 @@ from isp_sim.params import dng_noise_profile, tukey_lambda_std
 from isp_sim.profile import NoiseProfile
 
 from . import crossiso
-from .discovery import CLASSIFY_RULE, Session, _bar, iter_frames, pair_flats, scan
+from .discovery import CLASSIFY_RULE, FrameCache, Session, _bar, iter_frames, pair_flats, scan
 from .errors import CalibrationError, CalibrationWarning
 from .estimators import (SATURATION_FRACTION, DarkAccumulator, DarkStats, PairTiles, PtcFit, fit_photon_transfer,
                          flat_pair_tiles, law_for_profile)
@@ -91,7 +91,7 @@ def _snake(s: str) -> str:
 
 def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = None, name: str | None = None,
               min_dsnu_frames: int = 4, tile: int = 32, max_samples: int = 400_000, progress: bool | None = None,
-              seed: int = 0) -> CalibrationResult:
+              seed: int = 0, cache_dir: str | os.PathLike | None = None) -> CalibrationResult:
     """Calibrate the noise of the camera whose dark and flat frames are under ``raw_dir`` (module docstring).
 
     Parameters
@@ -105,6 +105,9 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
     max_samples : dark residuals per channel and ISO kept for the read-noise law fit.
     progress : show progress bars (default: when stderr is a terminal).
     seed : seed of the residual subsampling and jitter (results are reproducible).
+    cache_dir : where decoded frames wait between the scan and the estimators (default: the system's temporary
+        folder; about the session's uncompressed size, deleted at the end). Each file is decoded once; frames
+        that do not fit (1 GB of free space kept) are decoded again, and the notes say how many.
     """
     import sys
 
@@ -112,9 +115,23 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
         progress = sys.stderr.isatty()
     jobs = max(1, int(jobs))
     root = Path(raw_dir)
-    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress)
+    cache = FrameCache(cache_dir)
+    try:
+        return _calibrate(root, cache, jobs=jobs, iso_from_name=iso_from_name, name=name,
+                          min_dsnu_frames=min_dsnu_frames, tile=tile, max_samples=max_samples, progress=progress,
+                          seed=seed)
+    finally:
+        cache.close()
+
+
+def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames, tile, max_samples, progress,
+               seed) -> CalibrationResult:
+    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress, cache=cache)
     msgs = list(sess.warnings)
     notes: list[str] = []
+    if cache.n_refused:
+        notes.append(f"{cache.n_refused} decoded frame(s) did not fit in the frame cache ({cache.dir.parent}): "
+                     "decoded again by the estimators (slower, same results)")
     if not sess.frames:
         reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in sess.skipped[:10]) or "no raw files found"
         raise CalibrationError(f"{root}: no usable frames ({reasons})")
@@ -151,16 +168,16 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
         paths = [f.path for f in darks]
         acc = DarkAccumulator(pattern, black, f0.shape, len(paths), min_dsnu_frames=min_dsnu_frames,
                               max_samples=max_samples, seed=seed)
-        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar):
+        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
             acc.add_pass1(data)
-        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar):
+        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
             acc.add_pass2(data)
         dark = acc.finish()
         tiles: list[PairTiles] = []
         flat_paths = [f.path for pr in pairs for f in pr]
         exp = {f.path: f.exposure_time for pr in pairs for f in pr}
         buf = []
-        for p, data in iter_frames(flat_paths, jobs=jobs, on_error=on_error, bar=bar):
+        for p, data in iter_frames(flat_paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
             buf.append((p, data))
             if len(buf) == 2:
                 (pa, a), (pb, b) = buf

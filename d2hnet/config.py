@@ -59,7 +59,8 @@ _PHASE = {"epochs": 100, "lr": 1e-4, "betas": [0.5, 0.999], "lr_step": 50, "lr_g
 DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"out_dir": None, "seed": 0, "device": "auto", "amp": "auto", "deterministic": True, "num_workers": 4,
             "log_every": 20, "ckpt_every": 500, "val_every": 1, "progress": True, "tensorboard": True},
-    "data": {"train_dir": None, "layout": "auto", "val_dir": "", "long_suffixes": list(LONG_SUFFIXES), "max_val": 0},
+    "data": {"train_dir": None, "layout": "auto", "val_dir": "", "long_suffixes": list(LONG_SUFFIXES), "max_val": 0,
+             "decoded_cache": "auto"},
     "noise": {"profile": "mi_note10", "iso_mode": "paper", "iso_ratio": 8.0, "long_iso": [1000.0, 4000.0],
               "short_iso": [6400.0, 12800.0], "wb_r": [1.9, 2.4], "wb_b": [1.5, 1.9]},
     "augment": {"ia_p": 0.3, "ia_gammas": list(IA_GAMMAS), "ca_p": 0.5, "ca_a": [0.3, 0.6], "ca_b": [0.001, 0.01],
@@ -194,6 +195,9 @@ def validate_config(raw: Any, base_dir: str | os.PathLike = ".", *, check_paths:
     if not (isinstance(ls, list) and ls and all(s in (*LONG_SUFFIXES, "long") for s in ls)):
         raise _err("data.long_suffixes", f"must be a non-empty list from {[*LONG_SUFFIXES, 'long']}, got {ls!r}")
     _num("data.max_val", d["max_val"], 0, integer=True)
+    dc_ = _str("data.decoded_cache", d["decoded_cache"])
+    if dc_ not in ("auto", "off"):
+        d["decoded_cache"] = str((base / dc_).resolve())
 
     n = cfg["noise"]
     _str("noise.profile", n["profile"])

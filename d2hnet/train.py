@@ -386,12 +386,33 @@ class Trainer:
         finally:
             torch.use_deterministic_algorithms(det_before)
 
+    def _decoded_cache(self):
+        """``data.decoded_cache``: "auto" = ``<train_dir>/.d2hnet_decoded`` (or, when that folder cannot be
+        written, ``<out_dir>/decoded_cache``), "off", or a folder."""
+        from .data.decoded import DecodedCache
+
+        where = self.cfg["data"]["decoded_cache"]
+        if where == "off":
+            return None
+        if where != "auto":
+            return DecodedCache(where)
+        for d in (Path(self.cfg["data"]["train_dir"]) / ".d2hnet_decoded", self.out / "decoded_cache"):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                probe = d / f".probe_{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+                return DecodedCache(d)
+            except OSError:
+                continue
+        return None
+
     def _run(self, max_steps: int | None) -> list[float]:
         run, pc = self.cfg["run"], self.pc
         self._write_config()
         vm = self._varmap()
         ds = TrainDataset(self.records, self.profile, self.settings, seed=run["seed"],
-                          blur_patches=vm.patches if vm else None)
+                          blur_patches=vm.patches if vm else None, decoded_cache=self._decoded_cache())
         model, net, opt, sched = self._build()
         self.model = model
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")

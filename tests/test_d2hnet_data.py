@@ -225,6 +225,42 @@ def test_train_dataset_is_a_pure_function_of_seed_epoch_index(tuples, profile):
         TrainDataset([], profile, SampleSettings())
 
 
+def test_decoded_cache_gives_the_same_samples_and_decodes_once(tuples, profile, tmp_path):
+    """The decoded-image cache: identical samples to decoding the PNGs, each image decoded once per cache folder
+    (also from a second dataset, as DataLoader workers are), re-decoded when the file changes."""
+    import os
+    import pickle
+
+    from d2hnet.data.decoded import DecodedCache, crop_to_float
+    from isp_sim.imageio import read_image_raw, to_float
+
+    recs = scan_dataset(tuples)
+    for st in (SampleSettings(phase=1, crop=64, cutnoise_size=8),
+               SampleSettings(phase=2, crop=64, patch=32, patches=2, cutnoise_size=8)):
+        plain = TrainDataset(recs, profile, st, seed=4)
+        cache = DecodedCache(tmp_path / f"c{st.phase}")
+        cached = TrainDataset(recs, profile, st, seed=4, decoded_cache=cache)
+        for i in range(len(recs)):
+            a, b = plain.sample(i, epoch=1), cached.sample(i, epoch=1)
+            assert all(np.array_equal(a[k], b[k]) for k in a), i
+        images = {r.short for r in recs} | {f for r in recs for f in r.longs.values()}
+        assert cache.decoded <= len(images) and len(list(cache.dir.glob("*.npy"))) == cache.decoded
+        for f in images:
+            cache.get(f)
+        assert cache.decoded == len(images)
+        worker = pickle.loads(pickle.dumps(cached))  # what a DataLoader worker gets
+        worker.sample(0, epoch=5)
+        assert worker.cache.decoded == 0
+    assert not list(cache.dir.glob(".*.tmp"))
+    arr = read_image_raw(recs[0].short)
+    assert np.array_equal(crop_to_float(arr, 3, 5, 16, 20), to_float(arr)[3:19, 5:25])
+    old = cache.get(recs[0].short)
+    st_ = os.stat(recs[0].short)
+    os.utime(recs[0].short, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
+    fresh = DecodedCache(cache.dir)
+    assert np.array_equal(fresh.get(recs[0].short), old) and fresh.decoded == 1
+
+
 def test_each_augmentation_fires_with_its_probability(tuples, profile):
     """Statistical: 400 samples per setting, seed fixed; tolerance 4 binomial standard deviations."""
     recs = scan_dataset(tuples)

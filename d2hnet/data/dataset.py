@@ -38,9 +38,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from isp_sim.imageio import read_rgb, write_image
+from isp_sim.imageio import read_image_raw, read_rgb, write_image
 
 from ..errors import InputError
+from .decoded import DecodedCache, crop_to_float
 from .augment import IA_GAMMAS, color_adjust, cut_noise, cut_noise_box, illumination_adjust
 from .layout import TupleRecord, scan_dataset
 from .noise import degrade_pair
@@ -108,7 +109,7 @@ class TrainDataset(Dataset):
     """Training samples from ``records`` (+ VarmapSelection ``blur_patches``), degraded with ``profile``."""
 
     def __init__(self, records: list[TupleRecord], profile, settings: SampleSettings, *, seed: int = 0,
-                 blur_patches: list[BlurPatch] | None = None) -> None:
+                 blur_patches: list[BlurPatch] | None = None, decoded_cache: DecodedCache | None = None) -> None:
         if not records:
             raise InputError("training dataset is empty (no tuples)")
         s = settings
@@ -124,6 +125,7 @@ class TrainDataset(Dataset):
         self.seed = int(seed)
         self.blur_patches = list(blur_patches or [])
         self.epoch = 0
+        self.cache = decoded_cache
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -135,9 +137,16 @@ class TrainDataset(Dataset):
         e = self.epoch if epoch is None else epoch
         return np.random.default_rng(np.random.SeedSequence([self.seed, int(e), int(index)]))
 
+    def _read(self, path: Path) -> np.ndarray:
+        """An image as stored (uint8/uint16 (H, W, 3)): from the decoded cache (memory-mapped) or decoded now."""
+        arr = self.cache.get(path) if self.cache is not None else read_image_raw(path)
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            raise InputError(f"{path}: image of shape {arr.shape} is not RGB (H, W, 3)")
+        return arr
+
     def _load(self, rec: TupleRecord, suffix: str) -> tuple[np.ndarray, np.ndarray]:
-        long, _ = read_rgb(rec.longs[suffix])
-        short, _ = read_rgb(rec.short)
+        long = self._read(rec.longs[suffix])
+        short = self._read(rec.short)
         if long.shape != short.shape:
             raise InputError(f"tuple {rec.name!r}: long {long.shape} and short {short.shape} differ in size")
         if min(long.shape[:2]) < self.s.crop:
@@ -162,7 +171,7 @@ class TrainDataset(Dataset):
             long, short = self._load(rec, bp.long)
             y = min(bp.y, long.shape[0] - c)
             x = min(bp.x, long.shape[1] - c)
-        long, short = long[y:y + c, x:x + c], short[y:y + c, x:x + c]
+        long, short = crop_to_float(long, y, x, c, c), crop_to_float(short, y, x, c, c)
         gt = short
         (short, long, gt), ia = illumination_adjust([short, long, gt], rng, s.ia_p, s.ia_gammas)
         short, ca = color_adjust(short, rng, s.ca_p, s.ca_a, s.ca_b)
