@@ -63,6 +63,14 @@ def modulated_deform_conv(
         raise InputError(f"mask must have shape {(n, groups * KERNEL_TAPS, h, w)}, got {tuple(mask.shape)}")
     if c % groups:
         raise InputError(f"input channels ({c}) must be divisible by the deformable groups ({groups})")
+    if x.dtype in (torch.float16, torch.bfloat16) or offset.dtype in (torch.float16, torch.bfloat16):
+        # under autocast: torchvision's deformable conv has no bfloat16 kernel on the CPU (and casts to float32
+        # itself only on CUDA), so it runs in float32 here on every device and returns the input's dtype
+        dt = x.dtype
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out = deform_conv2d(x.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
+                                stride=1, padding=1, dilation=1, mask=mask.float())
+        return out.to(dt)
     return deform_conv2d(x, offset, weight, bias, stride=1, padding=1, dilation=1, mask=mask)
 
 
