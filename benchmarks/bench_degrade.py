@@ -1,6 +1,10 @@
 """Speed of isp_sim.degrade (D2HNet recipe) against the release-path baseline, side by side.
 
-    python -m benchmarks.bench_degrade [--size 1024] [--rounds 9] [--no-12mp]
+    python -m benchmarks.bench_degrade [--size 1024] [--rounds 9] [--no-12mp] [--threads-only]
+
+Threads: one and two numba threads on the natural photo, in a quiet window and with a busy-loop process
+occupying one core (5 rounds each, fresh processes, alternating), with the OpenMP wait policy isp_sim sets
+(``OMP_WAIT_POLICY=PASSIVE`` unless the caller set one) and, for comparison, libgomp's default (active spinning).
 
 Baseline: ../shared/bench/official_degrade.py (NumPy/SciPy/colour-demosaicing
 restatement of the D2HNet release's noise path). Ours: isp_sim.degrade with the
@@ -12,8 +16,8 @@ the baseline and ours alternate, round after round on the same input, and the
 speed-up of a round is baseline time / our time in that round: the VM's speed
 drifts by tens of percent within minutes, and a ratio of two runs seconds apart
 cancels most of that drift. Reported: the median of the per-round ratios and
-their range, the medians of the times, per-stage times, a natural photo, a 12 MP
-frame, peak memory and first-call latency (fresh processes; a warm numba cache is
+their range, the medians of the times, per-stage times, a natural photo, a 16 MP
+(3472x4624) frame, peak memory and first-call latency (fresh processes; a warm numba cache is
 the on-disk cache written by earlier runs). Prints a markdown table for BENCHMARKS.md.
 """
 
@@ -112,6 +116,56 @@ def worker(size: int, rounds: int) -> dict:
     return out
 
 
+THREADS_CHILD = r"""
+import os, sys, time, statistics, json
+import numpy as np
+from scipy import ndimage
+import isp_sim
+from isp_sim.imageio import read_rgb, sample_image_path
+size = int(sys.argv[1])
+photo, _ = read_rgb(sample_image_path("astronaut"))
+photo = np.clip(ndimage.zoom(photo, (size / photo.shape[0], size / photo.shape[1], 1), order=1), 0, 1).astype(np.float32)
+prof = isp_sim.load_profile("mi_note10")
+isp_sim.degrade(photo, prof, iso=8000, seed=0)
+ts = []
+for i in range(5):
+    t = time.perf_counter(); isp_sim.degrade(photo, prof, iso=8000, seed=i); ts.append(time.perf_counter() - t)
+print(json.dumps({"median_ms": 1000 * statistics.median(ts), "policy": os.environ.get("OMP_WAIT_POLICY")}))
+"""
+
+
+def thread_robustness(size: int, rounds: int = 2) -> list[str]:
+    """Markdown rows: median ms (5 degrades per fresh process) for 1 / 2 threads, quiet and with a busy core."""
+    res: dict[tuple, list[float]] = {}
+    for _ in range(rounds):
+        for busy in (False, True):
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                for policy in ("PASSIVE (isp_sim default)", "libgomp default (spin)"):
+                    for threads in (1, 2):
+                        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+                        env.pop("OMP_WAIT_POLICY", None)
+                        if policy.startswith("libgomp"):
+                            env["OMP_WAIT_POLICY"] = "ACTIVE"
+                        r = subprocess.run([sys.executable, "-c", THREADS_CHILD, str(size)], capture_output=True,
+                                           text=True, cwd=ROOT, env=env)
+                        if r.returncode:
+                            raise RuntimeError(r.stderr)
+                        ms = json.loads(r.stdout.strip().splitlines()[-1])["median_ms"]
+                        res.setdefault((busy, policy, threads), []).append(ms)
+            finally:
+                if hog:
+                    hog.kill()
+    rows = [f"| window | OpenMP wait policy | 1 thread (ms) | 2 threads (ms) | 2 threads / 1 thread time |",
+            "|---|---|---|---|---|"]
+    for busy in (False, True):
+        for policy in ("PASSIVE (isp_sim default)", "libgomp default (spin)"):
+            one = statistics.median(res[(busy, policy, 1)])
+            two = statistics.median(res[(busy, policy, 2)])
+            rows.append(f"| {'one core busy' if busy else 'quiet'} | {policy} | {one:.0f} | {two:.0f} | {two / one:.2f} |")
+    return rows
+
+
 def run_worker(threads: int, size: int, rounds: int) -> dict:
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     res = subprocess.run([sys.executable, "-m", "benchmarks.bench_degrade", "--worker", "--size", str(size),
@@ -176,6 +230,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--no-12mp", action="store_true")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--threads-only", action="store_true", help="only the thread-robustness table")
     a = ap.parse_args()
     if a.worker:
         print(json.dumps(worker(a.size, a.rounds)))
@@ -186,6 +241,11 @@ def main() -> None:
 
     n = a.size
     isp_sim.degrade(np.zeros((64, 64, 3), np.float32), "mi_note10", iso=8000, seed=0)  # fill the numba cache
+    if a.threads_only or (os.cpu_count() or 1) >= 2:
+        print(f"# threads: natural photo {n}x{n}, medians of 5 degrades per fresh process, 2 alternating rounds")
+        print("\n".join(thread_robustness(n)) + "\n")
+        if a.threads_only:
+            return
     print(f"# isp_sim.degrade vs release path, {n}x{n}, mi_note10 ISO 8000, WB (2.0, 1.7), Menon 2007 both sides")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"numpy {np.__version__}, numba {numba.__version__}\n")
@@ -212,10 +272,10 @@ def main() -> None:
         run = side_by_side(lambda: isp_sim.degrade(big, profile, iso=8000, wb=(2.0, 1.7), seed=0),
                            lambda: official.degrade(big64, 8000, np.random.default_rng(0), wb=(2.0, 1.7)), 2)
         del big64
-        print(f"12 MP frame (3472x4624, random input, {numba.get_num_threads()} threads): {summary(run)}")
+        print(f"16 MP frame (3472x4624, random input, {numba.get_num_threads()} threads): {summary(run)}")
         c = child(CHILD, 3472, 4624)
         o = child(CHILD_OFFICIAL, 3472, 4624, BASELINE)
-        print(f"peak memory for one 12 MP degrade (fresh process, VmHWM): ours {c['peak_rss_mb']:.0f} MB "
+        print(f"peak memory for one 16 MP degrade (fresh process, VmHWM): ours {c['peak_rss_mb']:.0f} MB "
               f"(of which input float32 + imports {c['before_mb']:.0f} MB), release path {o['peak_rss_mb']:.0f} MB "
               f"(input float64 + imports {o['before_mb']:.0f} MB)")
     c = child(CHILD, 256, 256)
