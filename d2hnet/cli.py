@@ -46,7 +46,7 @@ def _lazy(module: str, attr: str) -> AddParser:
 
 
 def _add_restore(subparsers) -> None:  # type: ignore[no-untyped-def]
-    from .infer import DEFAULT_DEBLUR_SIZE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
+    from .infer import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, add_deblur_args
 
     p = subparsers.add_parser(
         "restore",
@@ -66,11 +66,7 @@ def _add_restore(subparsers) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--out-ext", default=".png", choices=(".png", ".tif", ".tiff"), help="folder mode: output format")
     p.add_argument("--checkpoint", "-c", type=Path, required=True, help="d2hnet checkpoint (see convert-release)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (pair mode) or folder (folder mode)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--deblur-size", type=int, default=DEFAULT_DEBLUR_SIZE,
-                   help=f"long side in px at which DeblurNet runs, aspect ratio kept (default {DEFAULT_DEBLUR_SIZE})")
-    g.add_argument("--deblur-scale", type=float, default=None,
-                   help="run DeblurNet at this scale of the input instead, in (0, 1] (0.5 as in training)")
+    add_deblur_args(p)
     p.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE,
                    help=f"EnhanceNet tile size, multiple of 16 (default {DEFAULT_TILE_SIZE})")
     p.add_argument("--tile-overlap", type=int, default=None,
@@ -89,7 +85,7 @@ def _run_restore(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_checkpoint
     from .errors import InputError, IspSimError
-    from .infer import RestoreOptions, _resolve_device, iter_folder, restore_files
+    from .infer import DEFAULT_DEBLUR_SIZE, RestoreOptions, _resolve_device, describe_deblur, iter_folder, restore_files
 
     pair_mode = args.long is not None or args.short is not None
     if pair_mode and args.input_dir is not None:
@@ -116,8 +112,9 @@ def _run_restore(args: argparse.Namespace) -> int:
         check_distinct_outputs(outs, inputs=every_input)
     dev = _resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=dev)
+    size = args.deblur_size if args.deblur_size is not None or args.deblur_scale is not None else DEFAULT_DEBLUR_SIZE
     opts = RestoreOptions(
-        deblur_size=args.deblur_size, deblur_scale=args.deblur_scale, tile_size=args.tile_size,
+        deblur_size=size, deblur_scale=args.deblur_scale, tile_size=args.tile_size,
         tile_overlap=args.tile_overlap, device=str(dev), amp=args.amp, progress=not args.no_progress,
     )
     skipped: list[str] = []
@@ -133,7 +130,11 @@ def _run_restore(args: argparse.Namespace) -> int:
                 print(f"d2hnet restore: warning: skipping pair {name!r} ({lp.name}, {sp.name}): {exc}", file=sys.stderr)
                 skipped.append(name)
                 continue
-        print(f"{label}{written}", flush=True)
+        from PIL import Image
+
+        with Image.open(written) as im:
+            w, h = im.size
+        print(f"{label}{written} ({describe_deblur(h, w, opts.deblur_size, opts.deblur_scale)})", flush=True)
     if pair_mode:
         return 0
     return batch_summary("d2hnet restore", len(jobs) - len(skipped), skipped)

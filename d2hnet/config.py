@@ -58,7 +58,8 @@ _PHASE = {"epochs": 100, "lr": 1e-4, "betas": [0.5, 0.999], "lr_step": 50, "lr_g
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"out_dir": None, "seed": 0, "device": "auto", "amp": "auto", "deterministic": True, "num_workers": 4,
-            "log_every": 20, "ckpt_every": 500, "val_every": 1, "progress": True, "tensorboard": True},
+            "log_every": 20, "ckpt_every": 500, "val_every": 1, "progress": True, "tensorboard": True,
+            "val_protocol": "standard", "keep_last": 3, "keep_every": 0, "keep_best": True, "val_images": 4},
     "data": {"train_dir": None, "layout": "auto", "val_dir": "", "long_suffixes": list(LONG_SUFFIXES), "max_val": 0,
              "decoded_cache": "auto"},
     "noise": {"profile": "mi_note10", "iso_mode": "paper", "iso_ratio": 8.0, "long_iso": [1000.0, 4000.0],
@@ -179,9 +180,10 @@ def validate_config(raw: Any, base_dir: str | os.PathLike = ".", *, check_paths:
     _num("run.seed", r["seed"], 0, 2**63 - 1, integer=True)
     _str("run.device", r["device"])
     _choice("run.amp", r["amp"], ("auto", "off", "bf16", "fp16"))
-    for k in ("deterministic", "progress", "tensorboard"):
+    for k in ("deterministic", "progress", "tensorboard", "keep_best"):
         _bool(f"run.{k}", r[k])
-    for k in ("num_workers", "log_every", "ckpt_every", "val_every"):
+    _choice("run.val_protocol", r["val_protocol"], ("standard", "paper"))
+    for k in ("num_workers", "log_every", "ckpt_every", "val_every", "keep_last", "keep_every", "val_images"):
         _num(f"run.{k}", r[k], 0 if k != "log_every" else 1, integer=True)
 
     d = cfg["data"]

@@ -104,6 +104,25 @@ def reduced_size(
     return max(1, round(height * s)), max(1, round(width * s))
 
 
+def describe_deblur(height: int, width: int, deblur_size: int | None = DEFAULT_DEBLUR_SIZE,
+                    deblur_scale: float | None = None) -> str:
+    """One line saying at which size DeblurNet runs for a ``height`` x ``width`` input (printed by ``restore`` and
+    ``validate``, which share this policy and its default: long side ``DEFAULT_DEBLUR_SIZE``)."""
+    h, w = reduced_size(height, width, deblur_size, deblur_scale)
+    how = f"scale {deblur_scale:g}" if deblur_scale is not None else f"long side {deblur_size} px, never upsampled"
+    return f"DeblurNet at {w}x{h} for a {width}x{height} input ({how})"
+
+
+def add_deblur_args(parser) -> None:
+    """``--deblur-size`` / ``--deblur-scale`` (mutually exclusive), as ``restore`` and ``validate`` share them."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--deblur-size", type=int, default=None,
+                   help=f"long side in px at which DeblurNet runs, aspect ratio kept (default {DEFAULT_DEBLUR_SIZE}; "
+                        "validate --protocol paper: scale 0.5)")
+    g.add_argument("--deblur-scale", type=float, default=None,
+                   help="run DeblurNet at this scale of the input instead, in (0, 1] (0.5 as in training)")
+
+
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of size ``tile`` covering ``[0, length)``, neighbours overlapping by >= ``overlap``.
 

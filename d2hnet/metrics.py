@@ -1,17 +1,30 @@
-"""Image quality metrics used to report D2HNet results (DESIGN.md conventions).
+"""Image quality metrics for D2HNet results, under two named protocols (SSIM from scikit-image).
 
-PSNR
-    ``10 log10(1 / MSE)`` on images in [0, 1], MSE over all pixels and all
-    three channels (one number per image).
-SSIM
-    Wang et al. 2004: Gaussian window 11x11, sigma 1.5, ``K1 = 0.01``,
-    ``K2 = 0.03``, dynamic range ``L = 1``, computed per RGB channel over
-    the "valid" region (no padding, as the authors' MATLAB code) and averaged
-    over the three channels.
+``standard``
+    The image is clamped to [0, 1]. PSNR = ``10 log10(1 / MSE)``, MSE over all pixels and channels.
+    SSIM: Wang et al. 2004 as scikit-image's ``structural_similarity`` with ``gaussian_weights=True``,
+    ``sigma=1.5`` (an 11 x 11 window), ``use_sample_covariance=False``, ``data_range=1``, per channel and
+    averaged over RGB. The protocol of the study (``d2hnet.study``) and the default.
 
-Both accept numpy ``(H, W, 3)`` / ``(N, H, W, 3)`` arrays or torch ``(N, 3,
-H, W)`` / ``(3, H, W)`` tensors (any float dtype; computed in float64) and
-return Python floats (mean over a batch).
+``paper``
+    What the D2HNet release computed (zhaoyuzhi/D2HNet, ``validation.py`` and ``util/utils.py``), so that a
+    number is produced the way the paper's tables were. Pinned values, read from that code:
+
+    * PSNR on the **unclamped** network output: ``20 log10(1 / RMSE)`` over all pixels and channels of the
+      float image in [0, 1] (``utils.psnr(out, gt, 1)``; the output is never clamped before scoring).
+    * SSIM: ``skimage.measure.compare_ssim(gt, out, multichannel=True)`` of scikit-image 0.17 on float32 arrays,
+      i.e. its defaults: a **7 x 7 uniform** window (``win_size=7``, ``gaussian_weights=False``),
+      ``use_sample_covariance=True``, K1 0.01, K2 0.03, and ``data_range = 2``: scikit-image 0.17 inferred the
+      range from the dtype, and for floating-point images its ``dtype_range`` is (-1, 1). Also unclamped.
+    * Ground truth: the MATLAB-sharpened frames (``val_sharp_path``) where the data set has them, resized with
+      OpenCV's bilinear ``cv2.resize`` to 16:9 at the validation resolution (2560 x 1440 or 5120 x 2880). The
+      sharpening itself is not in the release, so this package cannot make it; ``make-val`` writes the plain GT.
+
+Only the protocol can match the paper: its D2-Dataset is not here, so figures computed here are not
+comparable with the paper's numbers.
+
+Both functions accept numpy ``(H, W, 3)`` / ``(N, H, W, 3)`` arrays or torch ``(N, 3, H, W)`` / ``(3, H, W)``
+tensors (computed in float64) and return Python floats (mean over a batch).
 """
 
 from __future__ import annotations
@@ -21,68 +34,79 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import InputError
 
-__all__ = ["psnr", "ssim", "gaussian_window"]
+__all__ = ["PROTOCOLS", "psnr", "ssim", "score", "check_protocol"]
+
+PROTOCOLS = ("standard", "paper")
 
 
-def _as_nchw(x: Any, name: str, channels_last: bool | None = None) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        t = torch.from_numpy(np.asarray(x, np.float64))
-        if t.ndim == 3:
-            t = t[None]
-        if t.ndim != 4 or t.shape[-1] != 3:
-            raise InputError(f"{name}: numpy images must be (H, W, 3) or (N, H, W, 3), got {x.shape}")
-        return t.permute(0, 3, 1, 2)
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise InputError(f"metric protocol {protocol!r} is not one of {list(PROTOCOLS)} (see d2hnet.metrics)")
+    return protocol
+
+
+def _as_nhwc(x: Any, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        t = x.detach().to(torch.float64)
+        t = x.detach().to(torch.float64).cpu()
         if t.ndim == 3:
             t = t[None]
         if t.ndim != 4 or t.shape[1] != 3:
             raise InputError(f"{name}: tensors must be (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}")
-        return t.cpu()
+        return t.permute(0, 2, 3, 1).numpy()
+    if isinstance(x, np.ndarray):
+        a = np.asarray(x, np.float64)
+        if a.ndim == 3:
+            a = a[None]
+        if a.ndim != 4 or a.shape[-1] != 3:
+            raise InputError(f"{name}: numpy images must be (H, W, 3) or (N, H, W, 3), got {x.shape}")
+        return a
     raise InputError(f"{name} must be a numpy array or a torch tensor, got {type(x).__name__}")
 
 
-def _pair(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = _as_nchw(a, "image"), _as_nchw(b, "reference")
+def _pair(a: Any, b: Any, protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    check_protocol(protocol)
+    x, y = _as_nhwc(a, "image"), _as_nhwc(b, "reference")
     if x.shape != y.shape:
-        raise InputError(f"image and reference differ in shape: {tuple(x.shape)} vs {tuple(y.shape)} (as N, 3, H, W)")
+        raise InputError(f"image and reference differ in shape: {x.shape} vs {y.shape} (as N, H, W, 3)")
+    if protocol == "standard":
+        x = np.clip(x, 0.0, 1.0)
     return x, y
 
 
-def psnr(img: Any, ref: Any) -> float:
+def psnr(img: Any, ref: Any, *, protocol: str = "standard") -> float:
     """PSNR in dB of ``img`` against ``ref`` (both in [0, 1]); ``inf`` when identical. Mean over a batch."""
-    x, y = _pair(img, ref)
-    mse = ((x - y) ** 2).flatten(1).mean(1)
-    vals = [math.inf if m == 0 else 10.0 * math.log10(1.0 / float(m)) for m in mse]
+    x, y = _pair(img, ref, protocol)
+    vals = []
+    for a, b in zip(x, y):
+        mse = float(np.mean((a - b) ** 2))
+        vals.append(math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse))
     return float(np.mean(vals))
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Normalised 2-D Gaussian window ``(size, size)``, float64."""
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return g[:, None] * g[None, :]
+def _ssim_one(a: np.ndarray, b: np.ndarray, protocol: str) -> float:
+    from skimage.metrics import structural_similarity
+
+    if protocol == "standard":
+        if min(a.shape[:2]) < 11:
+            raise InputError(f"SSIM needs images of at least 11x11 px, got {a.shape[:2]}")
+        return float(structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                           data_range=1.0, channel_axis=-1))
+    if min(a.shape[:2]) < 7:
+        raise InputError(f"SSIM needs images of at least 7x7 px, got {a.shape[:2]}")
+    # scikit-image 0.17's compare_ssim defaults on float input (module docstring)
+    return float(structural_similarity(b, a, win_size=7, gaussian_weights=False, use_sample_covariance=True,
+                                       data_range=2.0, channel_axis=-1))
 
 
-def ssim(img: Any, ref: Any, *, window: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> float:
-    """Mean SSIM (Wang et al. 2004) over the valid region and the RGB channels; mean over a batch."""
-    x, y = _pair(img, ref)
-    if min(x.shape[-2:]) < window:
-        raise InputError(f"SSIM needs images of at least {window}x{window} px, got {tuple(x.shape[-2:])}")
-    w = gaussian_window(window, sigma)[None, None].repeat(3, 1, 1, 1)
-    c1, c2 = k1**2, k2**2
+def ssim(img: Any, ref: Any, *, protocol: str = "standard") -> float:
+    """Mean SSIM over the RGB channels under ``protocol`` (module docstring); mean over a batch."""
+    x, y = _pair(img, ref, protocol)
+    return float(np.mean([_ssim_one(a, b, protocol) for a, b in zip(x, y)]))
 
-    def f(t):
-        return F.conv2d(t, w, groups=3)
 
-    mx, my = f(x), f(y)
-    sxx = f(x * x) - mx * mx
-    syy = f(y * y) - my * my
-    sxy = f(x * y) - mx * my
-    smap = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(smap.mean(dim=(1, 2, 3)).mean())
+def score(img: Any, ref: Any, *, protocol: str = "standard") -> tuple[float, float]:
+    """``(PSNR, SSIM)`` under ``protocol``."""
+    return psnr(img, ref, protocol=protocol), ssim(img, ref, protocol=protocol)

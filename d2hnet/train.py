@@ -15,8 +15,11 @@ Run folder (``run.out_dir``)::
 
     config.json / config.<ext>   validated config / the file as given
     varmap.json                  VarmapSelection threshold and extra patches (reused on resume)
-    phase1/state.pt              full resume state (weights, Adam, schedule, epoch, step, RNG states)
+    phase1/state.pt              full resume state (weights, Adam, schedule, epoch, step, RNG states, elapsed time)
+    phase1/history/              kept epochs' states and models (run.keep_last, run.keep_every; ckpt_policy)
+    phase1/best.pt, best_state.pt  best epoch by validation PSNR (run.keep_best)
     phase1/train.csv, val.csv    logs (TensorBoard events too when installed and run.tensorboard)
+    phase2/val_images/           one PNG grid of fixed validation crops per validation (run.val_images)
     model_phase1.pt              d2hnet checkpoint after each phase-1 epoch (input of phase 2)
     phase2/...                   the same for phase 2
     model.pt                     final model (d2hnet checkpoint: DeblurNet + EnhanceNet)
@@ -58,6 +61,7 @@ from torch.utils.data import DataLoader, Sampler
 import isp_sim
 
 from .checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
+from .ckpt_policy import CheckpointPolicy
 from .config import ConfigError, load_config, validate_config
 from .data.dataset import SampleSettings, TrainDataset, ValDataset, worker_init_fn
 from .data.layout import scan_dataset
@@ -69,7 +73,8 @@ from .models.pair import D2HNet
 __all__ = ["EpochSampler", "Trainer", "train", "STATE_FORMAT"]
 
 STATE_FORMAT = "d2hnet-train-state"
-_RESUME_FREE = {"num_workers", "progress", "device", "log_every", "tensorboard", "ckpt_every", "val_every", "amp"}
+_RESUME_FREE = {"num_workers", "progress", "device", "log_every", "tensorboard", "ckpt_every", "val_every", "amp",
+                "keep_last", "keep_every", "keep_best", "val_images", "val_protocol"}
 
 
 # ----------------------------------------------------------------------------- distributed helpers
@@ -181,7 +186,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: dict[str, Any], phase: int, *, profile: Any = None, resume: bool = False,
-                 check_deblur: bool = True) -> None:
+                 check_deblur: bool = True, resume_from: str | os.PathLike | None = None) -> None:
         if phase not in (1, 2):
             raise ConfigError(f"phase must be 1 or 2, got {phase!r}")
         self.cfg, self.phase = cfg, phase
@@ -207,10 +212,16 @@ class Trainer:
         self.val = ValDataset(cfg["data"]["val_dir"]) if cfg["data"]["val_dir"] else None
         # --- run folder
         self.state_path = self.dir / "state.pt"
+        self.resume_from = Path(resume_from) if resume_from is not None else None
+        if self.resume_from is not None:
+            if not self.resume_from.is_file():
+                raise ConfigError(f"--resume-from {self.resume_from}: no such state file (kept states are in "
+                                  f"{self.dir / 'history'})")
+            resume = True
         if self.state_path.exists() and not resume:
             raise ConfigError(f"{self.state_path} exists: this run folder already holds a phase-{phase} run; "
                               "pass --resume to continue it or choose another run.out_dir")
-        if resume and not self.state_path.exists():
+        if resume and self.resume_from is None and not self.state_path.exists():
             raise ConfigError(f"--resume: no phase-{phase} state at {self.state_path}")
         self.resume = resume
         self.deblur_ckpt = pc.get("deblur_checkpoint") or str(self.out / "model_phase1.pt")
@@ -354,21 +365,23 @@ class Trainer:
 
     def _state(self, model, opt, sched, scaler, epoch, step, gstep) -> dict[str, Any]:
         return {"format": STATE_FORMAT, "version": 1, "phase": self.phase, "epoch": epoch, "step_in_epoch": step,
+                "elapsed_s": time.time() - self._t0,
                 "global_step": gstep, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                 "rng": _rng_state(), "world": self.world}
 
     def _load_state(self) -> dict[str, Any]:
+        path = self.resume_from or self.state_path
         try:
-            st = torch.load(self.state_path, map_location="cpu", weights_only=True)
+            st = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{self.state_path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+            raise CheckpointError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
         if not isinstance(st, dict) or st.get("format") != STATE_FORMAT or st.get("version") != 1:
-            raise CheckpointError(f"{self.state_path}: not a d2hnet training state of version 1")
+            raise CheckpointError(f"{path}: not a d2hnet training state of version 1")
         if st["phase"] != self.phase:
-            raise CheckpointError(f"{self.state_path}: state of phase {st['phase']}, not {self.phase}")
+            raise CheckpointError(f"{path}: state of phase {st['phase']}, not {self.phase}")
         if st["world"] != self.world:
-            raise CheckpointError(f"{self.state_path}: saved with {st['world']} processes, resumed with {self.world}; "
+            raise CheckpointError(f"{path}: saved with {st['world']} processes, resumed with {self.world}; "
                                   "exact resume needs the same number")
         return st
 
@@ -417,6 +430,7 @@ class Trainer:
         self.model = model
         scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
         epoch = step = gstep = 0
+        elapsed = 0.0
         if self.resume:
             st = self._load_state()
             model.load_state_dict(st["model"])
@@ -424,6 +438,7 @@ class Trainer:
             sched.load_state_dict(st["scheduler"])
             scaler.load_state_dict(st["scaler"])
             epoch, step, gstep = st["epoch"], st["step_in_epoch"], st["global_step"]
+            elapsed = float(st.get("elapsed_s", 0.0))  # training time continues across resumes
             _set_rng_state(st["rng"])
         if self.phase == 2:
             model.deblurnet.eval()
@@ -439,8 +454,10 @@ class Trainer:
             raise ConfigError(f"phase{self.phase}.batch_size {bs} is larger than the {len(sampler.indices())} "
                               f"samples per process and epoch")
         log = _Logger(self.dir, self.rank == 0, run["tensorboard"], resume_step=gstep if self.resume else None)
+        self.policy = CheckpointPolicy(self.dir, keep_last=run["keep_last"], keep_every=run["keep_every"],
+                                       keep_best=run["keep_best"])
         losses: list[float] = []
-        t0 = time.time()
+        self._t0 = t0 = time.time() - elapsed
         nw = run["num_workers"]
         # Workers are spawned, not forked: numba's OpenMP layer (and CUDA) do not survive fork().
         # They persist across epochs; the sampler (in this process) carries the epoch.
@@ -457,7 +474,7 @@ class Trainer:
                     from tqdm.auto import tqdm
 
                     bar = tqdm(total=steps_per_epoch, initial=step, desc=f"phase {self.phase} epoch {epoch + 1}/{pc['epochs']}",
-                               unit="step", leave=False)
+                               unit="step", leave=True)
                 for batch in loader:
                     loss = self._loss(model, train_net, batch)
                     opt.zero_grad(set_to_none=True)
@@ -490,6 +507,8 @@ class Trainer:
                 sched.step()
                 self._save(self._state(model, opt, sched, scaler, epoch, step, gstep))
                 self._save_model(model, self.out / f"model_phase{self.phase}.pt", epoch, gstep)
+                if self.rank == 0:
+                    self.policy.after_epoch(epoch, self.state_path, self.out / f"model_phase{self.phase}.pt")
                 if self.val is not None and run["val_every"] and (epoch % run["val_every"] == 0 or epoch == pc["epochs"]):
                     self._validate(model, log, epoch, gstep)
                 if max_steps is not None and gstep >= max_steps:
@@ -521,12 +540,27 @@ class Trainer:
                                                "config": json.loads(json.dumps(self.cfg))})
 
     def _validate(self, model: D2HNet, log: "_Logger", epoch: int, gstep: int) -> None:
-        if self.rank == 0:
-            from .validate import evaluate
+        """Rank 0: score the validation set, print one persistent line, keep the best model, write the image grid."""
+        if self.rank != 0:
+            return
+        from .validate import evaluate, val_line
 
-            res = evaluate(model, self.val, phase=self.phase, scale=self.pc["scale"], device=self.device,
-                           amp=self.amp, max_items=self.cfg["data"]["max_val"])
-            log.val(gstep, epoch, res)
+        run = self.cfg["run"]
+        res = evaluate(model, self.val, phase=self.phase, scale=self.pc["scale"], device=self.device,
+                       amp=self.amp, max_items=self.cfg["data"]["max_val"], protocol=run["val_protocol"])
+        log.val(gstep, epoch, res)
+        best = self.policy.after_validation(epoch, res)
+        line = val_line(res, epoch=epoch, step=gstep) + (" (best so far: best.pt)" if best else "")
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"phase {self.phase} {line}")
+        if run["val_images"] and self.phase == 2:
+            from .val_images import validation_grid
+
+            png = self.dir / "val_images" / f"epoch_{epoch:04d}.png"
+            grid = validation_grid(model, self.val, png, n=run["val_images"], scale=self.pc["scale"],
+                                   device=self.device, title=f"phase 2, epoch {epoch}, step {gstep}")
+            log.image("val/grid", grid, gstep)
 
 
 class _Logger:
@@ -553,6 +587,8 @@ class _Logger:
                 self.tb = SummaryWriter(str(folder / "tb"))
             except ImportError:
                 self.tb = None
+                print("d2hnet train: TensorBoard is not installed: logging to train.csv / val.csv only "
+                      "(pip install 'phonenoise[tensorboard]', or set run.tensorboard = false)", flush=True)
 
     def _append(self, name: str, header: list[str], row: list[Any]) -> None:
         p = self.folder / name
@@ -582,20 +618,26 @@ class _Logger:
                 self.tb.add_scalar(f"val_{split}/psnr", r["psnr"], step)
                 self.tb.add_scalar(f"val_{split}/ssim", r["ssim"], step)
 
+    def image(self, tag: str, img: np.ndarray, step: int) -> None:
+        if self.active and self.tb is not None:
+            self.tb.add_image(tag, img, step)
+
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
 
 
 def train(config: str | os.PathLike | dict[str, Any], *, profile: Any = None, phases: tuple[int, ...] = (1, 2),
-          resume: bool = False, max_steps: int | None = None) -> dict[int, list[float]]:
+          resume: bool = False, max_steps: int | None = None, resume_from: str | os.PathLike | None = None
+          ) -> dict[int, list[float]]:
     """Validate the config (a file path or a dict), then train ``phases`` in order; returns ``{phase: losses}``.
 
     Everything is checked before the first step: the config, the profile
     (``profile`` wins over ``noise.profile``), the dataset, the run folder.
     The config file itself is copied into the run folder. With ``resume``,
     a phase whose state exists continues from it; a phase already finished
-    is skipped.
+    is skipped. ``resume_from`` (a kept state, e.g. ``phase1/history/state_e0007.pt`` or ``best_state.pt``)
+    continues the first phase of ``phases`` from that state instead.
     """
     if isinstance(config, dict):
         cfg, src = validate_config(config), None
@@ -608,8 +650,9 @@ def train(config: str | os.PathLike | dict[str, Any], *, profile: Any = None, ph
     trainers = []
     for ph in phases:
         state = Path(cfg["run"]["out_dir"]) / f"phase{ph}" / "state.pt"
-        trainers.append(Trainer(cfg, ph, resume=resume and state.exists(),
-                                check_deblur=not (ph == 2 and 1 in phases)))
+        rf = resume_from if (resume_from is not None and ph == phases[0]) else None
+        trainers.append(Trainer(cfg, ph, resume=(resume and state.exists()) or rf is not None,
+                                check_deblur=not (ph == 2 and 1 in phases), resume_from=rf))
     if src is not None and int(os.environ.get("RANK", "0")) == 0:
         out = Path(cfg["run"]["out_dir"])
         out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ def add_train_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
                         "(default: the config's noise.profile)")
     p.add_argument("--phase", choices=("1", "2", "both"), default="both", help="which phase(s) to run (default both)")
     p.add_argument("--resume", action="store_true", help="continue the run in run.out_dir exactly where it stopped")
+    p.add_argument("--resume-from", type=Path, default=None, metavar="STATE",
+                   help="continue the first phase run from a kept state (phaseP/history/state_eNNNN.pt, best_state.pt)")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps of each phase (smoke runs)")
     p.set_defaults(func=_run_train)
 
@@ -35,7 +37,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from .train import train
 
     phases = (1, 2) if args.phase == "both" else (int(args.phase),)
-    res = train(args.config, profile=args.profile, phases=phases, resume=args.resume, max_steps=args.max_steps)
+    res = train(args.config, profile=args.profile, phases=phases, resume=args.resume, max_steps=args.max_steps,
+                resume_from=args.resume_from)
     for ph, losses in res.items():
         if losses:
             print(f"phase {ph}: {len(losses)} steps, last loss {losses[-1]:.5f}", flush=True)
@@ -45,13 +48,19 @@ def _run_train(args: argparse.Namespace) -> int:
 def add_validate_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
     p = subparsers.add_parser(
         "validate", help="PSNR/SSIM of a checkpoint on a validation set, per split (day/night/all)",
-        description="PSNR (all channels, [0, 1]) and SSIM (Wang et al. 2004, Gaussian 11, sigma 1.5, mean over RGB) of "
-                    "a d2hnet checkpoint on a folder written by `d2hnet make-val`.")
+        description="PSNR and SSIM of a d2hnet checkpoint on a folder written by `d2hnet make-val`, under a named "
+                    "protocol (d2hnet.metrics): standard (clamped, Gaussian 11 / sigma 1.5, data range 1) or paper "
+                    "(what the D2HNet release computed: unclamped, 7x7 uniform window, data range 2; DeblurNet at x0.5). "
+                    "Our figures are not comparable with the paper's: its D2-Dataset is not here.")
     p.add_argument("--checkpoint", "-c", type=Path, required=True)
     p.add_argument("--val-dir", type=Path, required=True, help="folder made by `d2hnet make-val`")
     p.add_argument("--phase", type=int, choices=(1, 2), default=2,
                    help="2: full pipeline at full resolution (default); 1: DeblurNet alone at 1/scale")
-    p.add_argument("--scale", type=int, default=2, help="DeblurNet downsampling factor (2 as in training)")
+    p.add_argument("--scale", type=int, default=2, help="phase 1: DeblurNet downsampling factor (2 as in training)")
+    p.add_argument("--protocol", default="standard", choices=("standard", "paper"), help="metric protocol (standard)")
+    from .infer import add_deblur_args
+
+    add_deblur_args(p)
     p.add_argument("--tile-size", type=int, default=1024, help="EnhanceNet tile size (multiple of 16)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"))
@@ -65,10 +74,11 @@ def _run_validate(args: argparse.Namespace) -> int:
     from .validate import evaluate, evaluate_inputs, format_results
 
     res = {"model": evaluate(args.checkpoint, args.val_dir, phase=args.phase, scale=args.scale, device=args.device,
-                             amp=args.amp, tile_size=args.tile_size, progress=not args.no_progress)}
+                             amp=args.amp, tile_size=args.tile_size, progress=not args.no_progress,
+                             protocol=args.protocol, deblur_size=args.deblur_size, deblur_scale=args.deblur_scale)}
     print(format_results(res["model"], f"{args.checkpoint} on {args.val_dir}"))
     if args.inputs:
-        for k, v in evaluate_inputs(args.val_dir).items():
+        for k, v in evaluate_inputs(args.val_dir, protocol=args.protocol).items():
             res[f"input_{k}"] = v
             print(format_results(v, f"input: {k}"))
     if args.json:

@@ -1,11 +1,12 @@
 """PSNR/SSIM of a D2HNet model on a validation set made by ``d2hnet make-val``, per split (day / night / all).
 
-Metrics: :mod:`d2hnet.metrics` (PSNR over all channels on [0, 1]; SSIM
-Wang et al. 2004, Gaussian 11 / 1.5, averaged over RGB). The restored image
-is clipped to [0, 1] before scoring. ``phase=1`` scores DeblurNet alone at
-``1/scale`` resolution against the area-downsampled ground truth (what phase
-1 trains); ``phase=2`` (default) scores the full pipeline at full resolution
-(:func:`d2hnet.infer.restore`, DeblurNet at ``1/scale`` as in training).
+Metrics under a named protocol (:mod:`d2hnet.metrics`): ``standard`` (clamped output, Gaussian-11 SSIM,
+data range 1) or ``paper`` (what the D2HNet release computed: unclamped output, 7x7 uniform SSIM, data
+range 2). ``phase=1`` scores DeblurNet alone at ``1/scale`` resolution against the area-downsampled ground
+truth (what phase 1 trains); ``phase=2`` (default) scores the full pipeline at full resolution
+(:func:`d2hnet.infer.restore`) with the DeblurNet resolution policy that ``d2hnet restore`` uses (the same
+default: long side 1024), or, under the ``paper`` protocol, DeblurNet at x0.5 as the release validated.
+Every result records its protocol and the DeblurNet resolution.
 """
 
 from __future__ import annotations
@@ -19,19 +20,29 @@ import torch
 import torch.nn.functional as F
 
 from .data.dataset import ValDataset
-from .metrics import psnr, ssim
+from .metrics import check_protocol, score
 
-__all__ = ["evaluate", "evaluate_inputs", "format_results"]
+__all__ = ["evaluate", "evaluate_inputs", "format_results", "resolve_deblur", "val_line"]
 
 
-def _summarise(rows: list[tuple[str, float, float]]) -> dict[str, dict[str, float]]:
+def _summarise(rows: list[tuple[str, float, float]], **info) -> dict[str, dict[str, Any]]:
     acc: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for split, p, s in rows:
         acc[split].append((p, s))
         if split != "all":
             acc["all"].append((p, s))
-    return {k: {"psnr": float(np.mean([a for a, _ in v])), "ssim": float(np.mean([b for _, b in v])), "n": len(v)}
-            for k, v in sorted(acc.items())}
+    return {k: {"psnr": float(np.mean([a for a, _ in v])), "ssim": float(np.mean([b for _, b in v])), "n": len(v),
+                **info} for k, v in sorted(acc.items())}
+
+
+def resolve_deblur(protocol: str, deblur_size: int | None, deblur_scale: float | None) -> tuple[int | None, float | None]:
+    """The DeblurNet resolution: what was asked, else the protocol's default (``standard``: restore's default,
+    long side 1024; ``paper``: x0.5, as the release's validation)."""
+    from .infer import DEFAULT_DEBLUR_SIZE
+
+    if deblur_size is not None or deblur_scale is not None:
+        return deblur_size, deblur_scale
+    return (None, 0.5) if protocol == "paper" else (DEFAULT_DEBLUR_SIZE, None)
 
 
 def _items(val: ValDataset | str | os.PathLike, max_items: int = 0):
@@ -50,10 +61,16 @@ def _down(img: np.ndarray, scale: int) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, val: ValDataset | str | os.PathLike, *, phase: int = 2, scale: int = 2, device: Any = "cpu",
-             amp: str = "auto", tile_size: int = 1024, max_items: int = 0, progress: bool = False
-             ) -> dict[str, dict[str, float]]:
-    """``{split: {"psnr", "ssim", "n"}}`` of ``model`` (a D2HNet or a checkpoint path) on ``val``."""
-    from .infer import _autocast, _as_model, _resolve_device, restore
+             amp: str = "auto", tile_size: int = 1024, max_items: int = 0, progress: bool = False,
+             protocol: str = "standard", deblur_size: int | None = None, deblur_scale: float | None = None
+             ) -> dict[str, dict[str, Any]]:
+    """``{split: {"psnr", "ssim", "n", "protocol", "deblur"}}`` of ``model`` (a D2HNet or a checkpoint path) on
+    ``val`` (module docstring)."""
+    from .infer import _autocast, _as_model, _resolve_device, describe_deblur, restore
+
+    check_protocol(protocol)
+    dsize, dscale = resolve_deblur(protocol, deblur_size, deblur_scale)
+    deblur_info = f"x{1 / scale:g} (phase 1)" if phase == 1 else None
 
     dev = _resolve_device(device)
     net = _as_model(model, dev)
@@ -70,35 +87,48 @@ def evaluate(model, val: ValDataset | str | os.PathLike, *, phase: int = 2, scal
             if phase == 1:
                 with _autocast(dev, amp):
                     out = net.deblurnet(_down(long, scale).to(dev), _down(short, scale).to(dev))
-                out = out.float().clamp(0, 1).cpu()
+                out = out.float().cpu()
                 ref = _down(gt, scale)
             else:
-                out = restore(long, short, net, deblur_scale=1.0 / scale, tile_size=tile_size, device=dev, amp=amp)
+                out = restore(long, short, net, deblur_size=dsize, deblur_scale=dscale, tile_size=tile_size,
+                              device=dev, amp=amp, clip=protocol != "paper")
                 ref = gt
-            rows.append((split, psnr(out, ref), ssim(out, ref)))
+                deblur_info = deblur_info or describe_deblur(long.shape[0], long.shape[1], dsize, dscale)
+            rows.append((split, *score(out, ref, protocol=protocol)))
     finally:
         net.train(was)
-    return _summarise(rows)
+    return _summarise(rows, protocol=protocol, deblur=deblur_info)
 
 
-def evaluate_inputs(val: ValDataset | str | os.PathLike, *, max_items: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+def evaluate_inputs(val: ValDataset | str | os.PathLike, *, max_items: int = 0, protocol: str = "standard"
+                    ) -> dict[str, dict[str, dict[str, Any]]]:
     """Scores of the two noisy inputs themselves: ``{"long": {split: ...}, "short": {split: ...}, "best": ...}``.
 
     ``best`` takes, per image, the better (higher PSNR) of the two inputs.
     """
     rows: dict[str, list] = {"long": [], "short": [], "best": []}
     for _name, split, long, short, gt in _items(val, max_items):
-        pl, ps = (psnr(long, gt), ssim(long, gt)), (psnr(short, gt), ssim(short, gt))
+        pl, ps = score(long, gt, protocol=protocol), score(short, gt, protocol=protocol)
         rows["long"].append((split, *pl))
         rows["short"].append((split, *ps))
         rows["best"].append((split, *(pl if pl[0] >= ps[0] else ps)))
-    return {k: _summarise(v) for k, v in rows.items()}
+    return {k: _summarise(v, protocol=protocol) for k, v in rows.items()}
 
 
 def format_results(results: dict[str, dict[str, float]], title: str = "") -> str:
     """A small text table: split, n, PSNR (dB), SSIM."""
     lines = [title] if title else []
+    first = next(iter(results.values()), {})
+    if first.get("protocol"):
+        lines.append(f"metric protocol: {first['protocol']}" + (f"; {first['deblur']}" if first.get("deblur") else ""))
     lines.append(f"{'split':<8}{'n':>5}{'PSNR dB':>10}{'SSIM':>9}")
     for split, r in results.items():
         lines.append(f"{split:<8}{r['n']:>5}{r['psnr']:>10.3f}{r['ssim']:>9.4f}")
     return "\n".join(lines)
+
+
+def val_line(results: dict[str, dict[str, Any]], *, epoch: int, step: int) -> str:
+    """The one console line per validation: epoch, step, PSNR/SSIM per split, protocol."""
+    parts = [f"{k} {r['psnr']:.2f} dB / {r['ssim']:.4f} (n={r['n']})" for k, r in results.items()]
+    proto = next(iter(results.values()), {}).get("protocol", "")
+    return f"val epoch {epoch} step {step}: " + ", ".join(parts) + (f" [{proto}]" if proto else "")

@@ -52,23 +52,51 @@ def tiny_config(out_dir: Path, train_dir: Path, **sections) -> dict:
 # ----------------------------------------------------------------------------- metrics
 
 
-def test_psnr_of_known_mse_and_ssim_identity():
+def _ssim_reference(x, y, *, gaussian, data_range, sample_cov):
+    """SSIM from its definition with SciPy filters (an independent restatement of each protocol's pinned values):
+    reflect-padded local statistics, the border of half a window cropped, mean over pixels and channels."""
+    from scipy import ndimage
+
+    vals = []
+    for c in range(3):
+        a, b = x[..., c].astype(np.float64), y[..., c].astype(np.float64)
+        if gaussian:
+            f = lambda t: ndimage.gaussian_filter(t, 1.5, truncate=3.5, mode="reflect")  # noqa: E731
+            win, norm = 11, 1.0
+        else:
+            f = lambda t: ndimage.uniform_filter(t, 7, mode="reflect")  # noqa: E731
+            win, norm = 7, 49 / 48 if sample_cov else 1.0
+        mx, my = f(a), f(b)
+        vx, vy, cxy = norm * (f(a * a) - mx * mx), norm * (f(b * b) - my * my), norm * (f(a * b) - mx * my)
+        c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+        m = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+        pad = (win - 1) // 2
+        vals.append(m[pad:-pad, pad:-pad].mean())
+    return float(np.mean(vals))
+
+
+def test_metric_protocols_equal_their_definitions():
+    rng = np.random.default_rng(0)
+    gt = rng.random((40, 48, 3))
+    out = gt + rng.normal(0, 0.08, gt.shape)  # overshoots [0, 1]: the protocols differ in clamping
+    std = ssim(out, gt)
+    assert std == pytest.approx(_ssim_reference(np.clip(out, 0, 1), gt, gaussian=True, data_range=1.0,
+                                                sample_cov=False), rel=1e-9)
+    pap = ssim(out, gt, protocol="paper")
+    assert pap == pytest.approx(_ssim_reference(out, gt, gaussian=False, data_range=2.0, sample_cov=True), rel=1e-9)
+    assert pap != pytest.approx(std, rel=1e-3)
+    mse_unclamped, mse_clamped = np.mean((out - gt) ** 2), np.mean((np.clip(out, 0, 1) - gt) ** 2)
+    assert psnr(out, gt, protocol="paper") == pytest.approx(20 * math.log10(1 / math.sqrt(mse_unclamped)), rel=1e-12)
+    assert psnr(out, gt) == pytest.approx(10 * math.log10(1 / mse_clamped), rel=1e-12)
+    t = torch.from_numpy(out).permute(2, 0, 1)
+    assert ssim(t, torch.from_numpy(gt).permute(2, 0, 1), protocol="paper") == pytest.approx(pap, rel=1e-12)
     x = np.full((20, 20, 3), 0.5, np.float32)
     assert psnr(x + 0.1, x) == pytest.approx(20.0, abs=1e-5)  # MSE 0.01 -> 20 dB
-    assert math.isinf(psnr(x, x))
-    rng = np.random.default_rng(0)
-    img = rng.random((32, 32, 3))
-    assert ssim(img, img) == pytest.approx(1.0, abs=1e-12)
-    t = torch.from_numpy(img).permute(2, 0, 1)
-    assert ssim(t, t) == pytest.approx(1.0, abs=1e-12) and psnr(t, t * 0.9) == psnr(img, img * 0.9)
-    noisy = [np.clip(img + rng.normal(0, s, img.shape), 0, 1) for s in (0.02, 0.1, 0.3)]
-    vals = [ssim(n, img) for n in noisy]
-    assert vals[0] > vals[1] > vals[2] and 0 < vals[2] < 1
-    # constant images: SSIM reduces to the luminance term (2 mx my + C1) / (mx^2 + my^2 + C1)
-    c1 = 0.01**2
-    assert ssim(np.full((16, 16, 3), 0.2), np.full((16, 16, 3), 0.6)) == pytest.approx((2 * 0.12 + c1) / (0.4 + c1))
+    assert math.isinf(psnr(x, x)) and ssim(gt, gt) == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(x, x[:10])
+    with pytest.raises(ValueError, match="protocol"):
+        ssim(x, x, protocol="matlab")
 
 
 # ----------------------------------------------------------------------------- config
@@ -220,3 +248,65 @@ def test_cli_make_val_and_validate(tuples, tmp_path, capsys):
     res = json.loads(out_json.read_text())
     assert res["model"]["all"]["n"] == 3 and 0 < res["model"]["all"]["ssim"] <= 1 and "input_best" in res
     assert "PSNR dB" in capsys.readouterr().out
+
+
+def test_checkpoint_history_best_console_line_and_image_grid(tuples, tmp_path, capsys):
+    """Last N + every K-th epoch kept, best by validation PSNR kept and resumable, one console line per
+    validation, a PNG grid per phase-2 validation, training time continuing across a resume."""
+    from d2hnet.checkpoint import load_checkpoint
+    from d2hnet.data.dataset import make_val
+
+    val = tmp_path / "val"
+    make_val(tuples, val, "mi_note10", crop=64)
+    cfg = tiny_config(tmp_path / "run", tuples, data={"val_dir": str(val)}, phase1={"epochs": 4},
+                      phase2={"epochs": 2}, run={"keep_last": 1, "keep_every": 2, "val_images": 2})
+    train(cfg, phases=(1,))
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("phase 1 val epoch")]
+    assert len(lines) == 4 and "all" in lines[0] and "dB" in lines[0] and "[standard]" in lines[0], out
+    ph1 = tmp_path / "run" / "phase1"
+    idx = json.loads((ph1 / "history" / "index.json").read_text())
+    rows = [r.split(",") for r in (ph1 / "val.csv").read_text().splitlines()[1:] if r.split(",")[2] == "all"]
+    best_epoch = max(rows, key=lambda r: float(r[4]))[1]
+    assert idx["best"]["epoch"] == int(best_epoch) and idx["best"]["protocol"] == "standard"
+    assert set(idx["epochs"]) == {2, 4} | {idx["best"]["epoch"]}  # every 2nd, the last, the best
+    kept = sorted(p.name for p in (ph1 / "history").glob("state_e*.pt"))
+    assert kept == [f"state_e{e:04d}.pt" for e in sorted(idx["epochs"])]
+    assert load_checkpoint(ph1 / "best.pt").config() == TINY_MODEL
+    # resume from a kept state: the same next losses as the uninterrupted run, elapsed time continues
+    full = torch.load(ph1 / "state.pt", weights_only=True)
+    cfg2 = tiny_config(tmp_path / "run2", tuples, phase1={"epochs": 4}, run={"keep_last": 4})
+    a = train(cfg2, phases=(1,))[1]
+    st2 = torch.load(tmp_path / "run2" / "phase1" / "history" / "state_e0002.pt", weights_only=True)
+    b = train(cfg2, phases=(1,), resume_from=tmp_path / "run2" / "phase1" / "history" / "state_e0002.pt")[1]
+    assert b == a[4:]
+    st_end = torch.load(tmp_path / "run2" / "phase1" / "state.pt", weights_only=True)
+    assert st_end["elapsed_s"] > st2["elapsed_s"] > 0 and full["elapsed_s"] > 0
+    # phase 2 validations write their image grid
+    train(cfg, phases=(2,))
+    grids = sorted((tmp_path / "run" / "phase2" / "val_images").glob("*.png"))
+    assert [g.name for g in grids] == ["epoch_0001.png", "epoch_0002.png"]
+    from PIL import Image
+
+    with Image.open(grids[0]) as im:
+        assert im.size[0] > 500 and im.size[1] > 300
+
+
+def test_validate_and_restore_agree_on_the_same_image(tuples, tmp_path):
+    from d2hnet.data.dataset import ValDataset, make_val
+    from d2hnet.infer import restore
+    from d2hnet.metrics import score
+    from d2hnet.models import D2HNet
+    from d2hnet.validate import evaluate
+
+    make_val(tuples, tmp_path / "val", "mi_note10", crop=64)
+    torch.manual_seed(0)
+    model = D2HNet(TINY_MODEL)
+    ds = ValDataset(tmp_path / "val")
+    name, split, long, short, gt = ds[0]
+    for protocol in ("standard", "paper"):
+        res = evaluate(model, tmp_path / "val", max_items=1, protocol=protocol)
+        kw = {} if protocol == "standard" else {"deblur_size": None, "deblur_scale": 0.5, "clip": False}
+        p, s = score(restore(long, short, model, **kw), gt, protocol=protocol)
+        assert res["all"]["psnr"] == pytest.approx(p, rel=1e-12) and res["all"]["ssim"] == pytest.approx(s, rel=1e-12)
+        assert res["all"]["protocol"] == protocol and "DeblurNet at" in res["all"]["deblur"]

@@ -25,16 +25,10 @@ __all__ = ["psnr_ssim", "per_image", "bootstrap_ci", "summarise", "paired"]
 
 
 def psnr_ssim(img: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
-    """(PSNR dB, SSIM) of ``(H, W, 3)`` ``img`` against ``ref`` under the standard protocol (module docstring)."""
-    from skimage.metrics import structural_similarity
+    """(PSNR dB, SSIM) of ``(H, W, 3)`` ``img`` against ``ref`` under the standard protocol (:mod:`d2hnet.metrics`)."""
+    from ..metrics import score
 
-    x = np.clip(np.asarray(img, np.float64), 0.0, 1.0)
-    y = np.clip(np.asarray(ref, np.float64), 0.0, 1.0)
-    mse = float(np.mean((x - y) ** 2))
-    p = math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
-    s = structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0,
-                              channel_axis=-1)
-    return p, float(s)
+    return score(img, ref, protocol="standard")
 
 
 def per_image(values, groups) -> tuple[list[str], np.ndarray]:

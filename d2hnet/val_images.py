@@ -1,0 +1,81 @@
+"""The picture of a validation: fixed crops of the validation set through the model, as one PNG grid.
+
+Rows: the first ``n`` validation items (name order), each centre-cropped to ``crop`` px (the same crops at every
+validation, so grids of successive epochs compare directly). Columns: long input, short input, DeblurNet's
+output (at ``1/scale``, upsampled bilinearly as EnhanceNet receives it), EnhanceNet's output, ground truth; each
+output column is titled with its PSNR (standard protocol). Written with matplotlib; the same rows are returned
+as an ``(3, H, W)`` array for TensorBoard.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["COLUMNS", "validation_grid"]
+
+COLUMNS = ("long", "short", "DeblurNet", "EnhanceNet", "ground truth")
+
+
+def _centre(img: np.ndarray, crop: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    c = min(crop, h, w) // 16 * 16
+    y, x = (h - c) // 2, (w - c) // 2
+    return img[y:y + c, x:x + c]
+
+
+@torch.no_grad()
+def validation_grid(model, val, out_png: str | os.PathLike, *, n: int = 4, crop: int = 256, scale: int = 2,
+                    device: Any = "cpu", title: str = "") -> np.ndarray:
+    """Write the grid (module docstring) to ``out_png``; return it as a float32 ``(3, H, W)`` array in [0, 1]."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .metrics import psnr
+
+    dev = torch.device(device)
+    was = model.training
+    model.eval()
+    rows = []
+    try:
+        for i in range(min(n, len(val))):
+            name, _split, long, short, gt = val[i]
+            lg, sh, g = (_centre(a, crop) for a in (long, short, gt))
+            to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float().to(dev)  # noqa: E731
+            lt, st = to_t(lg), to_t(sh)
+            t = model.deblurnet(F.avg_pool2d(lt, scale), F.avg_pool2d(st, scale)).float().clamp(0, 1)
+            t = F.interpolate(t, size=lt.shape[-2:], mode="bilinear", align_corners=False)
+            o = model.enhancenet(lt, st, t).float().clamp(0, 1)
+            back = lambda x: x[0].permute(1, 2, 0).cpu().numpy()  # noqa: E731
+            rows.append((name, [lg, sh, back(t), back(o), g]))
+    finally:
+        model.train(was)
+    if not rows:
+        raise ValueError("validation_grid: the validation set is empty")
+    fig = Figure(figsize=(2.2 * len(COLUMNS), 2.4 * len(rows) + 0.4), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), len(COLUMNS), squeeze=False)
+    for r, (name, imgs) in enumerate(rows):
+        for c, img in enumerate(imgs):
+            ax = axes[r][c]
+            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            label = COLUMNS[c] if c == 4 else f"{COLUMNS[c]}\n{psnr(img, imgs[4]):.2f} dB"
+            ax.set_title(label, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    tmp = Path(out_png).with_name(f".{Path(out_png).name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, out_png)
+    grid = np.concatenate([np.concatenate(imgs, axis=1) for _, imgs in rows], axis=0)
+    return np.ascontiguousarray(np.clip(grid, 0, 1).transpose(2, 0, 1), dtype=np.float32)
