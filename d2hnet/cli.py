@@ -76,6 +76,8 @@ def _add_restore(subparsers) -> None:  # type: ignore[no-untyped-def]
                    help="autocast precision on CUDA (auto = bf16 on CUDA, float32 on CPU)")
     p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None, help="output bit depth (default: the input's)")
     p.add_argument("--save-deblur", action="store_true", help="also write DeblurNet's output next to each result (<out>_deblur)")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="also write <out>_side_by_side.png (long, short, restored); folder mode adds contact_sheet.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_restore)
 
@@ -100,6 +102,8 @@ def _run_restore(args: argparse.Namespace) -> int:
             if why:
                 raise InputError(f"{flag} {p}: {why}" + (" (or use --input-dir for a folder)" if p.is_dir() else ""))
         check_output_file(args.output, inputs=(args.long, args.short), flag="-o")
+        if args.side_by_side:
+            check_output_file(_sbs_path(args.output), inputs=(args.long, args.short), flag="--side-by-side")
         jobs = [("", args.long, args.short, args.output)]
     else:
         check_output_dir(args.output, flag="-o")
@@ -109,6 +113,9 @@ def _run_restore(args: argparse.Namespace) -> int:
         outs = [(lp, op) for _, lp, _, op in jobs]
         if args.save_deblur:
             outs += [(lp, op.with_name(f"{op.stem}_deblur{op.suffix}")) for _, lp, _, op in jobs]
+        if args.side_by_side:
+            outs += [(lp, _sbs_path(op)) for _, lp, _, op in jobs]
+            outs.append((args.input_dir, args.output / "contact_sheet.png"))
         check_distinct_outputs(outs, inputs=every_input)
     dev = _resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=dev)
@@ -118,6 +125,7 @@ def _run_restore(args: argparse.Namespace) -> int:
         tile_overlap=args.tile_overlap, device=str(dev), amp=args.amp, progress=not args.no_progress,
     )
     skipped: list[str] = []
+    sheet: list = []
     for i, (name, lp, sp, op) in enumerate(jobs):
         deb = op.with_name(f"{op.stem}_deblur{op.suffix}") if args.save_deblur else None
         label = f"[{i + 1}/{len(jobs)}] " if len(jobs) > 1 else ""
@@ -135,9 +143,56 @@ def _run_restore(args: argparse.Namespace) -> int:
         with Image.open(written) as im:
             w, h = im.size
         print(f"{label}{written} ({describe_deblur(h, w, opts.deblur_size, opts.deblur_scale)})", flush=True)
+        if args.side_by_side:
+            sheet.append((name or lp.stem, _side_by_side(lp, sp, Path(written))))
+    if args.side_by_side and not pair_mode and sheet:
+        print(f"contact sheet: {_contact_sheet(args.output / 'contact_sheet.png', sheet)}", flush=True)
     if pair_mode:
         return 0
     return batch_summary("d2hnet restore", len(jobs) - len(skipped), skipped)
+
+
+def _sbs_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_side_by_side.png")
+
+
+def _thumb(img, width: int = 320):
+    import numpy as np
+
+    step = max(1, img.shape[1] // width)
+    return np.ascontiguousarray(img[::step, ::step])
+
+
+def _side_by_side(long_path: Path, short_path: Path, restored: Path) -> list:
+    """Write ``<restored>_side_by_side.png`` (whole frames, titled); return the three thumbnails for the sheet."""
+    from isp_sim.demo import side_by_side
+    from isp_sim.imageio import read_rgb
+
+    imgs = [read_rgb(p)[0] for p in (long_path, short_path, restored)]
+    side_by_side(_sbs_path(restored), [(f"long: {long_path.name}", imgs[0]), (f"short: {short_path.name}", imgs[1]),
+                                       (f"restored: {restored.name}", imgs[2])], crop=None)
+    return [_thumb(i) for i in imgs]
+
+
+def _contact_sheet(path: Path, rows: list) -> Path:
+    """One row per restored pair: long, short, restored thumbnails (matplotlib, Agg)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 2.6 * len(rows) + 0.3), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), 3, squeeze=False)
+    for r, (name, imgs) in enumerate(rows):
+        for c, (img, col) in enumerate(zip(imgs, ("long", "short", "restored"))):
+            ax = axes[r][c]
+            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}: {col}" if c == 0 else col, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
 
 
 # ----------------------------------------------------------------------------- convert-release

@@ -205,7 +205,7 @@ class Trainer:
         name = profile if profile is not None else cfg["noise"]["profile"]
         self.profile = isp_sim.load_profile(name)
         nz = cfg["noise"]
-        check_iso_setup(self.profile, nz["iso_mode"], nz["long_iso"], nz["short_iso"], nz["iso_ratio"])
+        check_iso_setup(self.profile, nz["recipe"], nz["long_iso"], nz["short_iso"], nz["iso_ratio"])
         # --- data
         self.records = scan_dataset(cfg["data"]["train_dir"], cfg["data"]["layout"])
         self._check_sizes(pc["crop"])
@@ -232,7 +232,7 @@ class Trainer:
             phase=phase, crop=pc["crop"], scale=pc["scale"], patch=pc.get("patch", 256), patches=pc.get("patches", 2),
             long_suffixes=tuple(cfg["data"]["long_suffixes"]), ia_p=a["ia_p"], ia_gammas=tuple(a["ia_gammas"]),
             ca_p=a["ca_p"], ca_a=tuple(a["ca_a"]), ca_b=tuple(a["ca_b"]), cutnoise_p=a["cutnoise_p"],
-            cutnoise_t_p=a["cutnoise_t_p"], cutnoise_size=a["cutnoise_size"], iso_mode=nz["iso_mode"],
+            cutnoise_t_p=a["cutnoise_t_p"], cutnoise_size=a["cutnoise_size"], recipe=nz["recipe"],
             long_iso=tuple(nz["long_iso"]), short_iso=tuple(nz["short_iso"]), iso_ratio=nz["iso_ratio"],
             wb_r=tuple(nz["wb_r"]), wb_b=tuple(nz["wb_b"]))
 
@@ -353,9 +353,9 @@ class Trainer:
                 for key, src, cut in (("short", short[b], cs[b, j]), ("t", t[b], ct[b, j]), ("long", long[b], None)):
                     c = src[sl]
                     if cut is not None and int(cut[0]) >= 0:
-                        cy, cx, cz = (int(v) for v in cut)
+                        cy, cx, ch, cw = (int(v) for v in cut)
                         c = c.clone()
-                        c[:, cy:cy + cz, cx:cx + cz] = g[:, cy:cy + cz, cx:cx + cz]
+                        c[:, cy:cy + ch, cx:cx + cw] = g[:, cy:cy + ch, cx:cx + cw]
                     crops[key].append(c)
                 crops["gt"].append(g)
         lc, sc, gc, tc = (torch.stack(crops[k]) for k in ("long", "short", "gt", "t"))
@@ -487,9 +487,11 @@ class Trainer:
                     losses.append(lv)
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix(loss=f"{lv:.4f}")
                     if gstep % run["log_every"] == 0 or step == steps_per_epoch:
-                        log.train(gstep, epoch, self._mean_loss(lv), opt.param_groups[0]["lr"], time.time() - t0)
+                        mean = self._mean_loss(lv)  # all-reduced over ranks (a collective: every rank calls it)
+                        log.train(gstep, epoch, mean, opt.param_groups[0]["lr"], time.time() - t0)
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{mean:.4f}")
                     done = max_steps is not None and gstep >= max_steps
                     if step == steps_per_epoch:
                         break

@@ -151,10 +151,13 @@ def add_make_val_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--layout", default="auto", choices=("auto", "d2", "generic"))
     p.add_argument("--long-suffix", default="long8")
     p.add_argument("--crop", type=int, default=None, help="centre crop (multiple of 16) for quick validation")
-    p.add_argument("--iso-mode", default="paper", choices=("paper", "release"))
-    p.add_argument("--long-iso", type=float, nargs=2, default=(1000.0, 4000.0), help="release mode: long ISO range")
-    p.add_argument("--short-iso", type=float, nargs=2, default=(6400.0, 12800.0), help="release mode: short ISO range")
-    p.add_argument("--iso-ratio", type=float, default=8.0, help="paper mode: short ISO / long ISO")
+    p.add_argument("--resolution", choices=("1440p", "2880p"), default=None,
+                   help="resize every frame to 2560x1440 or 5120x2880 first, as the paper's two validation sets")
+    p.add_argument("--recipe", default="paper", choices=("paper", "release"),
+                   help="noise recipe (d2hnet.data.noise): paper (ISO x exposure fixed, shared WB) or release")
+    p.add_argument("--long-iso", type=float, nargs=2, default=(1000.0, 4000.0), help="release recipe: long ISO range")
+    p.add_argument("--short-iso", type=float, nargs=2, default=(6400.0, 12800.0), help="release recipe: short ISO range")
+    p.add_argument("--iso-ratio", type=float, default=8.0, help="paper recipe: short ISO / long ISO")
     p.set_defaults(func=_run_make_val)
 
 
@@ -162,7 +165,7 @@ def _run_make_val(args: argparse.Namespace) -> int:
     from .data.dataset import make_val
 
     m = make_val(args.src, args.output, args.profile, seed=args.seed, layout=args.layout, long_suffix=args.long_suffix,
-                 crop=args.crop, iso_mode=args.iso_mode, long_iso=tuple(args.long_iso), short_iso=tuple(args.short_iso),
-                 iso_ratio=args.iso_ratio, progress=True)
+                 crop=args.crop, recipe=args.recipe, long_iso=tuple(args.long_iso), short_iso=tuple(args.short_iso),
+                 iso_ratio=args.iso_ratio, progress=True, resolution=args.resolution)
     print(m)
     return 0

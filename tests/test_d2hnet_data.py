@@ -186,15 +186,36 @@ def test_augmentation_effects():
     changed = np.argwhere((out != x + 1).any(-1))
     assert (changed.max(0) - changed.min(0) + 1).tolist() == [120, 120]  # 120x120, not the release's 120x240
     assert cut_noise_box(np.random.default_rng(3), 130, 250, p=0.0) is None
+    # the release's box: 120 rows x 240 columns, cut at the right edge (dataloader/augmentation.py: cutnoise)
+    widths = set()
+    for seed in range(40):
+        y, x0, h, w = cut_noise_box(np.random.default_rng(seed), 130, 250, p=1.0, size=120, wide=True)
+        assert h == 120 and w == min(240, 250 - x0) and 0 <= x0 <= 130
+        widths.add(w)
+    assert 240 in widths and min(widths) < 240
 
 
-def test_degrade_pair_shares_wb_and_iso_modes(profile):
+def test_degrade_pair_recipes(profile):
+    """paper: ISO x exposure fixed, one WB for the pair; release: integer ISOs drawn uniformly and independently,
+    WB per frame, raw clipped at the black level (a dark bias, as the release's clip at 0 after read noise)."""
     x = np.full((16, 16, 3), 0.4, np.float32)
-    for seed in range(20):
+    rel = []
+    for seed in range(200):
         li, si = pair_isos(np.random.default_rng(seed), profile, "paper")
         assert 800 <= li <= 1600 and si == pytest.approx(8 * li)
         li, si = pair_isos(np.random.default_rng(seed), profile, "release")
-        assert 1000 <= li <= 4000 and 6400 <= si <= 12800
+        assert 1000 <= li <= 4000 and 6400 <= si <= 12800 and li == int(li) and si == int(si)
+        rel.append(li)
+    # uniform, not log-uniform: the median of U[1000, 4000] is 2500 (log-uniform: 2000)
+    assert abs(np.median(rel) - 2500) < 4 * 1500 / np.sqrt(200)
+    _, _, info = degrade_pair(x, x, profile, np.random.default_rng(7), recipe="release")
+    assert info["wb"] != info["wb_short"]
+    _, _, info = degrade_pair(x, x, profile, np.random.default_rng(7))
+    assert info["wb"] == info["wb_short"]
+    dark = np.zeros((64, 64, 3), np.float32)
+    mp = [degrade_pair(dark, dark, profile, np.random.default_rng(s), recipe="paper")[1].mean() for s in range(3)]
+    mr = [degrade_pair(dark, dark, profile, np.random.default_rng(s), recipe="release")[1].mean() for s in range(3)]
+    assert np.mean(mr) > np.mean(mp) + 0.005, (mp, mr)  # the release's clip at black lifts the darks
     nl, ns, info = degrade_pair(x, x, profile, np.random.default_rng(5))
     assert nl.shape == ns.shape == x.shape and 1.9 <= info["wb"][0] <= 2.4 and 1.5 <= info["wb"][1] <= 1.9
     assert ns.std() > nl.std()  # 8x the ISO: noisier short
@@ -215,9 +236,12 @@ def test_train_dataset_is_a_pure_function_of_seed_epoch_index(tuples, profile):
     a, b = ds.sample(1, epoch=2), ds.sample(1, epoch=2)
     assert a["long"].shape == (3, 32, 32) and all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["short"], ds.sample(1, epoch=3)["short"])
+    rel = TrainDataset(recs, profile, SampleSettings(phase=1, crop=64, cutnoise_size=8, recipe="release",
+                                                     cutnoise_p=1.0), seed=4).sample(0, 0)
+    assert rel["short"].shape == (3, 32, 32) and rel["fired"][2] == 1.0
     ds2 = TrainDataset(recs, profile, SampleSettings(phase=2, crop=64, patch=32, patches=2, cutnoise_size=8), seed=4)
     s = ds2.sample(0, 0)
-    assert s["long"].shape == (3, 64, 64) and s["patch_yx"].shape == (2, 2) and s["cut_t"].shape == (2, 3)
+    assert s["long"].shape == (3, 64, 64) and s["patch_yx"].shape == (2, 2) and s["cut_t"].shape == (2, 4)
     assert int(s["patch_yx"].max()) <= 32
     with pytest.raises(InputError, match="smaller than the crop"):
         TrainDataset(recs, profile, SampleSettings(phase=1, crop=256)).sample(0)
@@ -299,6 +323,22 @@ def test_make_val_is_deterministic_and_keeps_splits(tuples, tmp_path, profile):
     assert long.shape == short.shape == gt.shape == (48, 48, 3)
     with pytest.raises(InputError, match="make-val"):
         ValDataset(tmp_path / "nothing")
+    # the paper's 1440p set: frames resized to 2560x1440 first (here centre-cropped afterwards to stay small)
+    make_val(src, tmp_path / "v1440", profile, seed=7, crop=64, resolution="1440p")
+    import json
+
+    man = json.loads((tmp_path / "v1440" / "manifest.json").read_text())
+    assert man["resolution"] == "1440p" and man["recipe"] == "paper"
+    _, _, _, _, gt1440 = ValDataset(tmp_path / "v1440")[0]
+    from d2hnet.data.dataset import _resize
+    from isp_sim.imageio import read_rgb
+
+    first = sorted((src / "day").glob("*_short.png"))[0]
+    big = _resize(read_rgb(first)[0], (2560, 1440))
+    want = big[(1440 - 64) // 2:(1440 - 64) // 2 + 64, (2560 - 64) // 2:(2560 - 64) // 2 + 64]
+    assert np.abs(gt1440 - want).max() <= 0.5 / 255 + 1e-6  # the ground truth, 8-bit rounded
+    with pytest.raises(InputError, match="1440p or 2880p"):
+        make_val(src, tmp_path / "vbad", profile, resolution="4k")
 
 
 @pytest.mark.parametrize("s", [1, 2, 3, 4])

@@ -217,8 +217,20 @@ def test_cli_restore_pair_and_folder(small_ckpt, tmp_path, capsys):
     assert main(["restore", "--input-dir", str(tmp_path), "-c", str(small_ckpt), "-o", str(outdir),
                  "--no-progress", "--tile-size", "32", "--tile-overlap", "8"]) == 0
     assert sorted(p.name for p in outdir.iterdir()) == ["a_restored.png", "b_restored.png"]
-    err = capsys.readouterr().err
-    assert "c_long.png" in err
+    captured = capsys.readouterr()
+    assert "c_long.png" in captured.err
+    assert "DeblurNet at 56x40 for a 56x40 input (long side 1024 px, never upsampled)" in captured.out
+    # side-by-side PNGs and, in folder mode, a contact sheet
+    sbs = tmp_path / "sbs"
+    assert main(["restore", "--input-dir", str(tmp_path), "-c", str(small_ckpt), "-o", str(sbs), "--no-progress",
+                 "--side-by-side"]) == 0
+    names = sorted(p.name for p in sbs.iterdir())
+    assert names == ["a_restored.png", "a_restored_side_by_side.png", "b_restored.png", "b_restored_side_by_side.png",
+                     "contact_sheet.png"]
+    from PIL import Image
+
+    with Image.open(sbs / "contact_sheet.png") as im:
+        assert im.size[0] >= 800 and im.size[1] >= 400  # two rows of three panels
 
 
 def test_cli_bad_inputs_give_clear_errors(small_ckpt, tmp_path, capsys):

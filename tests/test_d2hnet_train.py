@@ -110,7 +110,7 @@ def test_config_toml_defaults_and_paths(tuples, tmp_path):
     cfg = load_config(f)
     assert cfg["run"]["out_dir"] == str((f.parent / "out").resolve())
     assert cfg["phase1"]["crop"] == 512 and cfg["phase1"]["betas"] == [0.5, 0.999] and cfg["phase2"]["lr"] == 5e-5
-    assert cfg["model"]["deblurnet"]["ngf"] == 32 and cfg["noise"]["iso_mode"] == "paper"
+    assert cfg["model"]["deblurnet"]["ngf"] == 32 and cfg["noise"]["recipe"] == "paper"
 
 
 @pytest.mark.parametrize("patch, match", [
@@ -119,7 +119,8 @@ def test_config_toml_defaults_and_paths(tuples, tmp_path):
     ({"model": {"deblurnet": {"width": 3}}}, r"\[model\].*unknown key"),
     ({"phase1": {"crop": 60}}, r"phase1.crop: must be a multiple of 4 x scale = 8, got 60"),
     ({"augment": {"ca_p": 1.5}}, r"augment.ca_p: must be <= 1.0"),
-    ({"noise": {"iso_mode": "both"}}, r"noise.iso_mode: must be one of \['paper', 'release'\]"),
+    ({"noise": {"recipe": "both"}}, r"noise.recipe: must be one of \[.paper., .release.\]"),
+    ({"noise": {"iso_mode": "release"}}, r"noise.iso_mode was replaced by noise.recipe .* write recipe = \"release\""),
     ({"data": {"train_dir": "/nonexistent/d2h"}}, r"data.train_dir: '/nonexistent/d2h': no such folder"),
     ({"run": {"seed": 1.5}}, r"run.seed: must be an integer"),
 ])

@@ -52,10 +52,12 @@ def color_adjust(short: np.ndarray, rng: np.random.Generator, p: float = 0.5, a_
 
 
 def cut_noise_box(rng: np.random.Generator, height: int, width: int, p: float = 0.3,
-                  size: int = 120) -> tuple[int, int, int] | None:
-    """Draw a CutNoise square: ``(y, x, size)`` with probability ``p`` (inside the image), else None.
+                  size: int = 120, wide: bool = False) -> tuple[int, int, int, int] | None:
+    """Draw a CutNoise box ``(y, x, h, w)`` with probability ``p``, else None.
 
-    A square larger than the image is clipped to it.
+    Default: a ``size`` square inside the image (clipped to it when larger). ``wide``: the release's box
+    (``dataloader/augmentation.py: cutnoise``): the position is drawn as for a square, then ``2 * size`` columns
+    are replaced, cut at the image's right edge (``size`` x up to ``2 * size``).
     """
     if size < 1:
         raise InputError(f"cutnoise size must be >= 1, got {size}")
@@ -63,14 +65,19 @@ def cut_noise_box(rng: np.random.Generator, height: int, width: int, p: float = 
     sh, sw = min(size, height), min(size, width)
     y = int(rng.integers(0, height - sh + 1))
     x = int(rng.integers(0, width - sw + 1))
-    return (y, x, min(sh, sw)) if fire else None
+    if not fire:
+        return None
+    if wide:
+        return y, x, sh, min(2 * size, width - x)
+    s = min(sh, sw)
+    return y, x, s, s
 
 
-def cut_noise(noisy: np.ndarray, gt: np.ndarray, box: tuple[int, int, int] | None) -> np.ndarray:
-    """Replace the square ``box = (y, x, size)`` of ``noisy`` (``(..., H, W, C)`` or ``(C, H, W)`` via views) by ``gt``."""
+def cut_noise(noisy: np.ndarray, gt: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Replace ``box = (y, x, h, w)`` of ``noisy`` (``(H, W, C)``) by ``gt``."""
     if box is None:
         return noisy
-    y, x, s = box
+    y, x, h, w = box
     out = noisy.copy()
-    out[y:y + s, x:x + s] = gt[y:y + s, x:x + s]
+    out[y:y + h, x:x + w] = gt[y:y + h, x:x + w]
     return out

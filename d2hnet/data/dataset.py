@@ -22,7 +22,7 @@ phase 2 (EnhanceNet)
     short input and one for DeblurNet's output ``t`` (``-1`` rows = not fired).
 
 Items are dicts of float32 CHW tensors ``long``, ``short``, ``gt`` and, in
-phase 2, int64 ``patch_yx (P, 2)``, ``cut_short (P, 3)``, ``cut_t (P, 3)``;
+phase 2, int64 ``patch_yx (P, 2)``, ``cut_short (P, 4)``, ``cut_t (P, 4)`` (boxes ``y, x, h, w``; -1: none);
 ``fired`` (float32 ``[ia, ca, cut_short, cut_t]``) says which augmentations fired.
 """
 
@@ -68,7 +68,7 @@ class SampleSettings:
     cutnoise_p: float = 0.3
     cutnoise_t_p: float = 0.3
     cutnoise_size: int = 120
-    iso_mode: str = "paper"
+    recipe: str = "paper"
     long_iso: tuple[float, float] = (1000.0, 4000.0)
     short_iso: tuple[float, float] = (6400.0, 12800.0)
     iso_ratio: float = 8.0
@@ -176,20 +176,25 @@ class TrainDataset(Dataset):
         (short, long, gt), ia = illumination_adjust([short, long, gt], rng, s.ia_p, s.ia_gammas)
         short, ca = color_adjust(short, rng, s.ca_p, s.ca_a, s.ca_b)
         if s.noise:
-            long, short, _ = degrade_pair(long, short, self.profile, rng, iso_mode=s.iso_mode, long_iso=s.long_iso,
+            long, short, _ = degrade_pair(long, short, self.profile, rng, recipe=s.recipe, long_iso=s.long_iso,
                                           short_iso=s.short_iso, ratio=s.iso_ratio, wb_range=(s.wb_r, s.wb_b))
         out: dict[str, torch.Tensor] = {}
+        wide = s.recipe == "release"
         if s.phase == 1:
+            if wide:  # the release pastes its 120 x 240 box on the full-size short frame, before the x2 downsampling
+                box = cut_noise_box(rng, short.shape[0], short.shape[1], s.cutnoise_p, s.cutnoise_size, wide=True)
+                short = cut_noise(short, gt, box)
             long, short, gt = (area_down(a, s.scale) for a in (long, short, gt))
-            box = cut_noise_box(rng, short.shape[0], short.shape[1], s.cutnoise_p, s.cutnoise_size)
-            short = cut_noise(short, gt, box)
+            if not wide:  # the paper's square, at the DeblurNet input
+                box = cut_noise_box(rng, short.shape[0], short.shape[1], s.cutnoise_p, s.cutnoise_size)
+                short = cut_noise(short, gt, box)
             fired = [ia, ca, box is not None, False]
         else:
             yx = np.stack([rng.integers(0, c - s.patch + 1, size=2) for _ in range(s.patches)])
-            cut = np.full((s.patches, 2, 3), -1, np.int64)
+            cut = np.full((s.patches, 2, 4), -1, np.int64)
             for p in range(s.patches):
                 for j, prob in enumerate((s.cutnoise_p, s.cutnoise_t_p)):
-                    b = cut_noise_box(rng, s.patch, s.patch, prob, s.cutnoise_size)
+                    b = cut_noise_box(rng, s.patch, s.patch, prob, s.cutnoise_size, wide=wide)
                     if b is not None:
                         cut[p, j] = b
             out["patch_yx"] = torch.from_numpy(yx.astype(np.int64))
@@ -208,14 +213,25 @@ class TrainDataset(Dataset):
 _VAL_SUFFIXES = ("long", "short", "gt")
 
 
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float RGB resized to ``size = (W, H)`` bilinearly (Pillow, per channel in float32)."""
+    from PIL import Image
+
+    if img.shape[1::-1] == size:
+        return img
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c]), mode="F").resize(size, Image.BILINEAR))
+             for c in range(3)]
+    return np.clip(np.stack(chans, -1), 0.0, 1.0).astype(np.float32)
+
+
 def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(name.encode("utf-8"))])
 
 
 def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile, *, seed: int = 0,
-             layout: str = "auto", long_suffix: str = "long8", crop: int | None = None, iso_mode: str = "paper",
+             layout: str = "auto", long_suffix: str = "long8", crop: int | None = None, recipe: str = "paper",
              long_iso=(1000.0, 4000.0), short_iso=(6400.0, 12800.0), iso_ratio: float = 8.0,
-             progress: bool = False) -> Path:
+             progress: bool = False, resolution: str | None = None) -> Path:
     """Write a deterministic noisy validation set: ``<out>/[<split>/]<name>_{long,short,gt}.png`` + ``manifest.json``.
 
     Each tuple's noise comes from ``SeedSequence([seed, crc32(name)])``, so
@@ -223,17 +239,22 @@ def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile, *,
     the order or subset. ``long_suffix`` picks the long exposure (``long8`` as
     in the paper's validation; the longest available when a tuple lacks it).
     ``crop``: optional centre crop (multiple of 16) for quick validation.
-    No IA, CA or CutNoise: noise only. Returns the manifest path.
+    ``resolution``: ``"1440p"`` or ``"2880p"``, the paper's two validation sets: every frame is first resized to
+    2560 x 1440 or 5120 x 2880 (16:9, bilinear, as the release's ``cv2.resize`` of its ground truth), then
+    degraded. No IA, CA or CutNoise: noise only. Returns the manifest path.
     """
     import isp_sim
 
     from .noise import check_iso_setup
 
     prof = isp_sim.load_profile(profile)
-    check_iso_setup(prof, iso_mode, long_iso, short_iso, iso_ratio)
+    check_iso_setup(prof, recipe, long_iso, short_iso, iso_ratio)
     recs = scan_dataset(src_dir, layout)
     if crop is not None and (crop < 16 or crop % 16):
         raise InputError(f"crop must be a multiple of 16, got {crop}")
+    sizes = {"1440p": (2560, 1440), "2880p": (5120, 2880)}
+    if resolution is not None and resolution not in sizes:
+        raise InputError(f"resolution {resolution!r}: use 1440p or 2880p (the paper's validation sets)")
     out = Path(out_dir)
     entries = []
     items = recs
@@ -245,13 +266,15 @@ def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile, *,
         lp = rec.longs.get(long_suffix) or rec.long_path()
         long, _ = read_rgb(lp)
         gt, _ = read_rgb(rec.short)
+        if resolution is not None:
+            long, gt = (_resize(a, sizes[resolution]) for a in (long, gt))
         if crop is not None:
             if min(long.shape[:2]) < crop:
                 raise InputError(f"tuple {rec.name!r}: image {long.shape[:2]} smaller than crop {crop}")
             y0, x0 = (long.shape[0] - crop) // 2, (long.shape[1] - crop) // 2
             long, gt = long[y0:y0 + crop, x0:x0 + crop], gt[y0:y0 + crop, x0:x0 + crop]
         rng = np.random.default_rng(_name_seed(seed, rec.name))
-        nl, ns, info = degrade_pair(long, gt, prof, rng, iso_mode=iso_mode, long_iso=long_iso, short_iso=short_iso,
+        nl, ns, info = degrade_pair(long, gt, prof, rng, recipe=recipe, long_iso=long_iso, short_iso=short_iso,
                                     ratio=iso_ratio)
         name = rec.name.replace("/", "_")
         folder = out / rec.split if rec.split else out
@@ -260,7 +283,8 @@ def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile, *,
         entries.append({"name": name, "split": rec.split, "source_long": str(lp), "source_short": str(rec.short), **info})
     manifest = out / "manifest.json"
     manifest.write_text(json.dumps({"format": "d2hnet-valset", "version": 1, "profile": prof.name, "seed": int(seed),
-                                    "iso_mode": iso_mode, "long_suffix": long_suffix, "crop": crop,
+                                    "recipe": recipe, "long_suffix": long_suffix, "crop": crop,
+                                    "resolution": resolution,
                                     "tuples": entries}, indent=1))
     return manifest
 

@@ -1,17 +1,21 @@
-"""Noise for a long/short pair through :func:`isp_sim.degrade` with a calibrated profile.
+"""Noise for a long/short pair through :func:`isp_sim.degrade` with a calibrated profile, under a recipe.
 
-Both exposures of a pair share one draw of white-balance gains (D2HNet
-ranges: ``w_r ~ U(1.9, 2.4)``, ``w_b ~ U(1.5, 1.9)``), as one camera takes
-both. ISO choice (``iso_mode``):
-
-``"paper"``
-    ISO x exposure is fixed (paper section 4): ``short ISO = ratio x long ISO``
-    (ratio 8). The long ISO is drawn log-uniformly from
-    ``[lo, hi / ratio]`` of the profile's ISO range, so both lie inside it
-    (Mi Note 10, ISO 800-12800: long in [800, 1600], short in [6400, 12800]).
-``"release"``
-    independent log-uniform draws from ``long_iso`` (default [1000, 4000])
-    and ``short_iso`` (default [6400, 12800]), as the official release does.
+``recipe = "paper"`` (default), D2HNet paper section 4 with the profile's own range:
+    ISO x exposure is fixed: ``short ISO = ratio x long ISO`` (ratio 8); the long ISO is drawn log-uniformly
+    from ``[lo, hi / ratio]`` of the profile's ISO range, so both lie inside it (Mi Note 10, ISO 800-12800:
+    long in [800, 1600], short in [6400, 12800]). Both exposures share one draw of white-balance gains
+    (``w_r ~ U(1.9, 2.4)``, ``w_b ~ U(1.5, 1.9)``), as one camera takes both. The raw is clipped at 0 DN
+    absolute (below the black level: read noise below black survives, as on a sensor).
+``recipe = "release"``, the official release's data path (zhaoyuzhi/D2HNet ``dataloader/augmentation.py:
+    add_shot_noise``):
+    integer ISOs drawn uniformly and independently from ``long_iso`` ([1000, 4000]) and ``short_iso``
+    ([6400, 12800]) (``random.randint``); white balance drawn **per frame** (each ``add_shot_noise`` call draws
+    its own gains); the raw clipped at the black level (the release works on black-subtracted values and clips
+    at 0 after the read noise, which biases dark regions upwards), emulated here by a copy of the profile
+    with black level 0 and the same range above black.
+    Not reproduced: the release truncates to integers after re-applying white balance (``astype(uint16)``),
+    where the engine rounds before it (a -0.5 DN difference at most); its scale of 1023 DN above black (the
+    profile's own white level is used).
 """
 
 from __future__ import annotations
@@ -26,24 +30,24 @@ from isp_sim.pipeline import D2HNET_WB_RANGE
 
 from ..errors import InputError
 
-__all__ = ["ISO_MODES", "pair_isos", "degrade_pair", "check_iso_setup"]
+__all__ = ["RECIPES", "pair_isos", "degrade_pair", "check_iso_setup", "release_profile"]
 
-ISO_MODES = ("paper", "release")
+RECIPES = ("paper", "release")
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def check_iso_setup(profile, iso_mode: str, long_iso, short_iso, ratio: float) -> None:
+def check_iso_setup(profile, recipe: str, long_iso, short_iso, ratio: float) -> None:
     """Check the ISO settings against the profile's ISO range before any training starts."""
-    if iso_mode not in ISO_MODES:
-        raise InputError(f"noise.iso_mode must be one of {ISO_MODES}, got {iso_mode!r}")
+    if recipe not in RECIPES:
+        raise InputError(f"noise.recipe must be one of {RECIPES}, got {recipe!r}")
     rng = profile.iso_range
     if rng is None:
         raise InputError(f"profile {profile.name!r} is K-indexed (no ISO range); d2hnet training needs an ISO-indexed profile")
     lo, hi = rng
-    if iso_mode == "paper":
+    if recipe == "paper":
         if not (ratio >= 1 and lo * ratio <= hi):
             raise InputError(f"noise.iso_ratio {ratio} does not fit profile {profile.name!r}'s ISO range "
                              f"[{lo:g}, {hi:g}]: need 1 <= ratio <= {hi / lo:g}")
@@ -54,27 +58,54 @@ def check_iso_setup(profile, iso_mode: str, long_iso, short_iso, ratio: float) -
             raise InputError(f"noise.{key} {list(r)} must lie within profile {profile.name!r}'s ISO range [{lo:g}, {hi:g}]")
 
 
-def pair_isos(rng: np.random.Generator, profile, iso_mode: str = "paper", long_iso=(1000, 4000),
+def pair_isos(rng: np.random.Generator, profile, recipe: str = "paper", long_iso=(1000, 4000),
               short_iso=(6400, 12800), ratio: float = 8.0) -> tuple[float, float]:
     """Draw ``(long ISO, short ISO)`` (see the module docstring)."""
-    if iso_mode == "paper":
+    if recipe == "paper":
         lo, hi = profile.iso_range
         li = _log_uniform(rng, lo, hi / ratio)
         # min() guards the last ulp so that the short ISO never leaves the profile's range
         return li, min(li * ratio, hi)
-    return _log_uniform(rng, *long_iso), _log_uniform(rng, *short_iso)
+    # the release: random.randint(lo, hi), both ends included, independently
+    return (float(rng.integers(int(long_iso[0]), int(long_iso[1]) + 1)),
+            float(rng.integers(int(short_iso[0]), int(short_iso[1]) + 1)))
 
 
-def degrade_pair(long: np.ndarray, short: np.ndarray, profile, rng: np.random.Generator, *, iso_mode: str = "paper",
+_RELEASE_PROFILES: dict = {}
+
+
+def release_profile(profile):
+    """A copy of ``profile`` with black level 0 and white level ``white - black``: the same DN above black, so
+    the engine's clip at 0 becomes the release's clip at the black level (module docstring)."""
+    key = id(profile)
+    hit = _RELEASE_PROFILES.get(key)
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    d = profile.to_dict()
+    sen = d["sensor"]
+    black = sen["black_level"]
+    bmax = max(black) if isinstance(black, list) else float(black)
+    sen["white_level"] = int(round(sen["white_level"] - bmax))
+    sen["black_level"] = [0.0] * len(black) if isinstance(black, list) else 0.0
+    d["name"] = f"{d['name']}_release_clip"
+    out = isp_sim.NoiseProfile.from_dict(d, source=f"{profile.name} with the release's clip at black")
+    _RELEASE_PROFILES[key] = (profile, out)
+    return out
+
+
+def degrade_pair(long: np.ndarray, short: np.ndarray, profile, rng: np.random.Generator, *, recipe: str = "paper",
                  long_iso=(1000, 4000), short_iso=(6400, 12800), ratio: float = 8.0,
                  wb_range=D2HNET_WB_RANGE) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Noisy ``(long, short)`` sRGB float32 with shared WB gains; the third item records ISOs and gains.
+    """Noisy ``(long, short)`` sRGB float32 under ``recipe``; the third item records ISOs and gains.
 
     Deterministic given the state of ``rng`` (and independent of numba's thread count).
     """
-    li, si = pair_isos(rng, profile, iso_mode, long_iso, short_iso, ratio)
-    wb = sample_wb(rng, wb_range)
+    li, si = pair_isos(rng, profile, recipe, long_iso, short_iso, ratio)
+    wl = sample_wb(rng, wb_range)
+    ws = wl if recipe == "paper" else sample_wb(rng, wb_range)
     seeds = rng.integers(0, 2**63, size=2, dtype=np.int64)
-    rl = isp_sim.degrade(long, profile, iso=li, wb=(wb[0], wb[2]), seed=int(seeds[0]))
-    rs = isp_sim.degrade(short, profile, iso=si, wb=(wb[0], wb[2]), seed=int(seeds[1]))
-    return rl.image, rs.image, {"long_iso": li, "short_iso": si, "wb": [float(wb[0]), float(wb[2])]}
+    prof = profile if recipe == "paper" else release_profile(profile)
+    rl = isp_sim.degrade(long, prof, iso=li, wb=(wl[0], wl[2]), seed=int(seeds[0]))
+    rs = isp_sim.degrade(short, prof, iso=si, wb=(ws[0], ws[2]), seed=int(seeds[1]))
+    return rl.image, rs.image, {"long_iso": li, "short_iso": si, "wb": [float(wl[0]), float(wl[2])],
+                                "wb_short": [float(ws[0]), float(ws[2])]}
