@@ -17,7 +17,8 @@ Sections (each timed, each failure recorded in the JSON instead of stopping the 
 5. ``train_phase1`` / ``train_phase2``: training steps per second with the real input pipeline (TrainDataset
    with the decoded-image cache, DataLoader with ``--workers`` CPU workers, default all cores but one, batch 2)
    and the step (forward, L1, backward, Adam; bf16 autocast); the fraction of time the GPU waited for data, and
-   how many workers it would need to wait < 5%.
+   how many workers it would need to wait < 5%; ``train_phase1_device_noise`` the same with the workers
+   returning clean crops and the step degrading them with ``isp_sim.torch`` (``noise.engine = "torch"``).
 
 Writes one JSON (``--out``) and prints a line per measurement.
 """
@@ -186,7 +187,7 @@ def _tuples(root: Path, n: int, size: int) -> None:
         blur.save(root / f"gpu_{i:04d}_long8.png")
 
 
-def _train(dev, a, phase):
+def _train(dev, a, phase, device_noise=False):
     from torch.utils.data import DataLoader
 
     import isp_sim
@@ -200,7 +201,8 @@ def _train(dev, a, phase):
     crop = 128 if a.smoke else 1024
     _tuples(tmp, 4, crop + 64)
     recs = scan_dataset(tmp)
-    st = SampleSettings(phase=phase, crop=crop, cutnoise_size=crop // 8, patch=crop // 4)
+    st = SampleSettings(phase=phase, crop=crop, cutnoise_size=crop // 8, patch=crop // 4,
+                        engine="torch" if device_noise else "numba")
     ds = TrainDataset(recs * 64, isp_sim.load_profile("mi_note10"), st, seed=0, decoded_cache=DecodedCache(tmp / "c"))
     for r in recs:  # fill the cache once, not in every worker
         ds.cache.get(r.short)
@@ -216,6 +218,7 @@ def _train(dev, a, phase):
     net = model.deblurnet if phase == 1 else model.enhancenet
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)
+    gen = torch.Generator(device=dev).manual_seed(0)
     steps = 3 if a.smoke else a.steps
     warm = 1 if a.smoke else 5
     wait = comp = 0.0
@@ -227,6 +230,14 @@ def _train(dev, a, phase):
         long, short, gt = (b[k].to(dev, non_blocking=True) for k in ("long", "short", "gt"))
         _sync(dev)
         t1 = time.perf_counter()
+        if device_noise:  # the step degrades its clean crops (noise.engine = "torch"), then downsamples
+            import isp_sim.torch as ist
+
+            prof = ds.profile
+            long = ist.degrade(long, prof, iso=(1000.0, 1600.0), generator=gen).image
+            short = ist.degrade(short, prof, iso=(8000.0, 12800.0), generator=gen).image
+            if phase == 1:
+                long, short, gt = (torch.nn.functional.avg_pool2d(t, 2) for t in (long, short, gt))
         opt.zero_grad(set_to_none=True)
         with _autocast(dev, "bf16" if dev.type == "cuda" else "fp32"):
             if phase == 1:
@@ -250,7 +261,8 @@ def _train(dev, a, phase):
            "samples_per_s_delivered": round(2 * steps / total, 2), "samples_per_s_needed": round(sample_rate_needed, 1)}
     per_worker = out["samples_per_s_delivered"] / workers if wait / total > 0.05 else None
     out["workers_needed_for_5pct_wait"] = int(np.ceil(sample_rate_needed / per_worker)) if per_worker else workers
-    print(f"train phase {phase}: {out['steps_per_s']} steps/s, step {out['step_ms']} ms, data wait "
+    out["degradation"] = "isp_sim.torch in the step" if device_noise else "numba in the workers"
+    print(f"train phase {phase} ({out['degradation']}): {out['steps_per_s']} steps/s, step {out['step_ms']} ms, data wait "
           f"{100 * out['data_wait_fraction']:.0f}% with {workers} workers", flush=True)
     return out
 
@@ -263,14 +275,16 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: all cores but one)")
     ap.add_argument("--steps", type=int, default=30, help="timed training steps per phase")
     ap.add_argument("--only", nargs="+", default=None,
-                    choices=("env", "nets", "restore_16mp", "degrade", "train_phase1", "train_phase2"))
+                    choices=("env", "nets", "restore_16mp", "degrade", "train_phase1", "train_phase2",
+                             "train_phase1_device_noise"))
     a = ap.parse_args(argv)
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type != "cuda" and not a.smoke:
         print("no CUDA device: run with --smoke to check the script on the CPU", file=sys.stderr)
         return 2
     sections = {"env": section_env, "nets": section_nets, "restore_16mp": section_restore, "degrade": section_degrade,
-                "train_phase1": lambda d, x: _train(d, x, 1), "train_phase2": lambda d, x: _train(d, x, 2)}
+                "train_phase1": lambda d, x: _train(d, x, 1), "train_phase2": lambda d, x: _train(d, x, 2),
+                "train_phase1_device_noise": lambda d, x: _train(d, x, 1, device_noise=True)}
     result = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "smoke": a.smoke}
     t_start = time.perf_counter()
     for name, fn in sections.items():

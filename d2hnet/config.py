@@ -18,7 +18,8 @@ Sections and keys (defaults in brackets)::
               val_every [1 epoch; 0 = never], progress [true], tensorboard [true: when installed]
     [data]    train_dir (required), layout ["auto"|"d2"|"generic"], val_dir ["": no validation],
               long_suffixes [["long2","long4","long6","long8"]], max_val [0 = all]
-    [noise]   profile ["mi_note10"; the CLI's --profile wins], recipe ["paper"|"release": d2hnet.data.noise], iso_ratio [8.0],
+    [noise]   profile ["mi_note10"; the CLI's --profile wins], recipe ["paper"|"release": d2hnet.data.noise],
+              engine ["numba": DataLoader workers degrade on the CPU | "torch": the step degrades on its device], iso_ratio [8.0],
               long_iso [[1000, 4000]], short_iso [[6400, 12800]], wb_r [[1.9, 2.4]], wb_b [[1.5, 1.9]]
     [augment] ia_p [0.3], ia_gammas [1/0.6 ... 1/0.9], ca_p [0.5], ca_a [[0.3, 0.6]], ca_b [[0.001, 0.01]],
               cutnoise_p [0.3], cutnoise_t_p [0.3], cutnoise_size [120]
@@ -62,7 +63,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "val_protocol": "standard", "keep_last": 3, "keep_every": 0, "keep_best": True, "val_images": 4},
     "data": {"train_dir": None, "layout": "auto", "val_dir": "", "long_suffixes": list(LONG_SUFFIXES), "max_val": 0,
              "decoded_cache": "auto"},
-    "noise": {"profile": "mi_note10", "recipe": "paper", "iso_ratio": 8.0, "long_iso": [1000.0, 4000.0],
+    "noise": {"profile": "mi_note10", "recipe": "paper", "engine": "numba", "iso_ratio": 8.0, "long_iso": [1000.0, 4000.0],
               "short_iso": [6400.0, 12800.0], "wb_r": [1.9, 2.4], "wb_b": [1.5, 1.9]},
     "augment": {"ia_p": 0.3, "ia_gammas": list(IA_GAMMAS), "ca_p": 0.5, "ca_a": [0.3, 0.6], "ca_b": [0.001, 0.01],
                 "cutnoise_p": 0.3, "cutnoise_t_p": 0.3, "cutnoise_size": 120},
@@ -210,6 +211,7 @@ def validate_config(raw: Any, base_dir: str | os.PathLike = ".", *, check_paths:
     n = cfg["noise"]
     _str("noise.profile", n["profile"])
     _choice("noise.recipe", n["recipe"], ("paper", "release"))
+    _choice("noise.engine", n["engine"], ("numba", "torch"))
     n["iso_ratio"] = float(_num("noise.iso_ratio", n["iso_ratio"], 1.0))
     for k in ("long_iso", "short_iso"):
         n[k] = _range(f"noise.{k}", n[k], 0.0)

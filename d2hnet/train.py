@@ -232,7 +232,7 @@ class Trainer:
             phase=phase, crop=pc["crop"], scale=pc["scale"], patch=pc.get("patch", 256), patches=pc.get("patches", 2),
             long_suffixes=tuple(cfg["data"]["long_suffixes"]), ia_p=a["ia_p"], ia_gammas=tuple(a["ia_gammas"]),
             ca_p=a["ca_p"], ca_a=tuple(a["ca_a"]), ca_b=tuple(a["ca_b"]), cutnoise_p=a["cutnoise_p"],
-            cutnoise_t_p=a["cutnoise_t_p"], cutnoise_size=a["cutnoise_size"], recipe=nz["recipe"],
+            cutnoise_t_p=a["cutnoise_t_p"], cutnoise_size=a["cutnoise_size"], recipe=nz["recipe"], engine=nz["engine"],
             long_iso=tuple(nz["long_iso"]), short_iso=tuple(nz["short_iso"]), iso_ratio=nz["iso_ratio"],
             wb_r=tuple(nz["wb_r"]), wb_b=tuple(nz["wb_b"]))
 
@@ -330,9 +330,49 @@ class Trainer:
             return nullcontext()
         return torch.autocast("cuda", dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16)
 
+    def _degrade_on_device(self, batch, long, short, gt):
+        """``noise.engine = "torch"``: the workers sent clean crops; degrade them here with isp_sim.torch, the
+        pair parameters drawn per item from its ``noise_seed`` as :func:`d2hnet.data.noise.degrade_pair` draws
+        them (recipe, ISO ranges, white balance), then (phase 1) downsample and paste CutNoise."""
+        import isp_sim.torch as ist
+
+        from .data.noise import pair_isos, release_profile
+        from isp_sim.degrade import sample_wb
+
+        s = self.settings
+        prof = self.profile if s.recipe == "paper" else release_profile(self.profile)
+        lis, sis, wls, wss = [], [], [], []
+        for seed in batch["noise_seed"].tolist():
+            rng = np.random.default_rng(int(seed))
+            li, si = pair_isos(rng, self.profile, s.recipe, s.long_iso, s.short_iso, s.iso_ratio)
+            wl = sample_wb(rng, (s.wb_r, s.wb_b))
+            ws = wl if s.recipe == "paper" else sample_wb(rng, (s.wb_r, s.wb_b))
+            lis.append(li), sis.append(si), wls.append(wl), wss.append(ws)
+        long = ist.degrade(long, prof, iso=lis, wb=np.stack(wls), generator=self.gen).image
+        short = ist.degrade(short, prof, iso=sis, wb=np.stack(wss), generator=self.gen).image
+        if self.phase == 1:
+            box = batch["cut_box"]
+            wide = s.recipe == "release"
+
+            def paste(dst, src):
+                dst = dst.clone()
+                for b, (y, x, h, w) in enumerate(box.tolist()):
+                    if y >= 0:
+                        dst[b, :, y:y + h, x:x + w] = src[b, :, y:y + h, x:x + w]
+                return dst
+
+            if wide:
+                short = paste(short, gt)
+            long, short, gt = (F.avg_pool2d(t, s.scale) for t in (long, short, gt))
+            if not wide:
+                short = paste(short, gt)
+        return long, short, gt
+
     def _loss(self, model, net, batch) -> torch.Tensor:
         dev = self.device
         long, short, gt = (batch[k].to(dev, non_blocking=True) for k in ("long", "short", "gt"))
+        if "noise_seed" in batch:
+            long, short, gt = self._degrade_on_device(batch, long, short, gt)
         w = self.pc["l1_weight"]
         if self.phase == 1:
             with self._autocast():
@@ -365,7 +405,7 @@ class Trainer:
 
     def _state(self, model, opt, sched, scaler, epoch, step, gstep) -> dict[str, Any]:
         return {"format": STATE_FORMAT, "version": 1, "phase": self.phase, "epoch": epoch, "step_in_epoch": step,
-                "elapsed_s": time.time() - self._t0,
+                "elapsed_s": time.time() - self._t0, "noise_generator": self.gen.get_state(),
                 "global_step": gstep, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                 "rng": _rng_state(), "world": self.world}
@@ -454,6 +494,9 @@ class Trainer:
             raise ConfigError(f"phase{self.phase}.batch_size {bs} is larger than the {len(sampler.indices())} "
                               f"samples per process and epoch")
         log = _Logger(self.dir, self.rank == 0, run["tensorboard"], resume_step=gstep if self.resume else None)
+        self.gen = torch.Generator(device=self.device).manual_seed(run["seed"] * 1000 + self.phase * 10 + self.rank)
+        if self.resume and "noise_generator" in st:
+            self.gen.set_state(st["noise_generator"])
         self.policy = CheckpointPolicy(self.dir, keep_last=run["keep_last"], keep_every=run["keep_every"],
                                        keep_best=run["keep_best"])
         losses: list[float] = []

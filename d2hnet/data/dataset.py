@@ -75,6 +75,7 @@ class SampleSettings:
     wb_r: tuple[float, float] = (1.9, 2.4)
     wb_b: tuple[float, float] = (1.5, 1.9)
     noise: bool = True
+    engine: str = "numba"  # "torch": samples stay clean; the training step degrades them on its device
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -175,19 +176,27 @@ class TrainDataset(Dataset):
         gt = short
         (short, long, gt), ia = illumination_adjust([short, long, gt], rng, s.ia_p, s.ia_gammas)
         short, ca = color_adjust(short, rng, s.ca_p, s.ca_a, s.ca_b)
-        if s.noise:
+        out: dict[str, torch.Tensor] = {}
+        on_device = s.noise and s.engine == "torch"
+        if on_device:  # the training step degrades (isp_sim.torch) with parameters drawn from this seed
+            out["noise_seed"] = torch.tensor(int(rng.integers(0, 2**62)), dtype=torch.int64)
+        elif s.noise:
             long, short, _ = degrade_pair(long, short, self.profile, rng, recipe=s.recipe, long_iso=s.long_iso,
                                           short_iso=s.short_iso, ratio=s.iso_ratio, wb_range=(s.wb_r, s.wb_b))
-        out: dict[str, torch.Tensor] = {}
         wide = s.recipe == "release"
         if s.phase == 1:
             if wide:  # the release pastes its 120 x 240 box on the full-size short frame, before the x2 downsampling
                 box = cut_noise_box(rng, short.shape[0], short.shape[1], s.cutnoise_p, s.cutnoise_size, wide=True)
-                short = cut_noise(short, gt, box)
-            long, short, gt = (area_down(a, s.scale) for a in (long, short, gt))
+                if not on_device:
+                    short = cut_noise(short, gt, box)
+            if not on_device:
+                long, short, gt = (area_down(a, s.scale) for a in (long, short, gt))
             if not wide:  # the paper's square, at the DeblurNet input
-                box = cut_noise_box(rng, short.shape[0], short.shape[1], s.cutnoise_p, s.cutnoise_size)
-                short = cut_noise(short, gt, box)
+                box = cut_noise_box(rng, c // s.scale, c // s.scale, s.cutnoise_p, s.cutnoise_size)
+                if not on_device:
+                    short = cut_noise(short, gt, box)
+            if on_device:  # applied by the step after degrading (full-size box for release, else downsampled)
+                out["cut_box"] = torch.tensor(box if box is not None else (-1, -1, -1, -1), dtype=torch.int64)
             fired = [ia, ca, box is not None, False]
         else:
             yx = np.stack([rng.integers(0, c - s.patch + 1, size=2) for _ in range(s.patches)])
