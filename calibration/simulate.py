@@ -54,6 +54,7 @@ class SimulatedSession:
     out_dir: Path
     dark_files: dict = field(default_factory=dict)  # iso -> [paths]
     flat_files: dict = field(default_factory=dict)  # iso -> [(path_a, path_b)]
+    photo_files: dict = field(default_factory=dict)  # iso -> [[paths of one burst]] (single frames: bursts of 1)
     truth: dict = field(default_factory=dict)  # iso -> NoiseParams
     extras: dict = field(default_factory=dict)
     pattern: str = "RGGB"
@@ -118,7 +119,8 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
                      seed: int = 0, prnu: float = 0.01, dsnu: float = 0.5, vignetting: float = 0.25,
                      layout: str = "split", iso_location: str = "exif", write_noise_profile: bool = True,
                      dark_exposure: float = 0.01, make: str = "isp_sim", model: str = "Simulated sensor",
-                     progress: bool = False) -> SimulatedSession:
+                     progress: bool = False, n_scenes: int = 0, burst: int = 1, scene_level: float = 0.8,
+                     jitter: float = 0.0, scene_exposure: float = 0.02) -> SimulatedSession:
     """Write a synthetic capture session (module docstring) and return its :class:`SimulatedSession`.
 
     Parameters
@@ -131,6 +133,11 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
     size : (H, W) of the frames (even numbers).
     layout : "split" (``dark/`` and ``flat/`` sub-folders) or "mixed" (one folder).
     iso_location : where ISO/exposure tags go: "exif", "ifd0" or "both".
+    n_scenes, burst : scene sessions (``photos/``): per ISO ``n_scenes`` dead-leaves scenes at the frame's native
+        resolution (:func:`isp_sim.scenes.dead_leaves`, natural colours, gamma 2.2 to linear), each shot
+        ``burst`` times (1: single frames) through the same sensor (PRNU, DSNU, vignetting, clipping, the
+        profile's noise); the brightest scene pixel at ``scene_level`` of the range; ``jitter``: tripod jitter,
+        a sub-pixel shift of the scene per frame with this std in pixels.
     """
     prof = load_profile(profile)
     if prof.index != "iso":
@@ -168,6 +175,20 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
                                     "channel_response": CHANNEL_RESPONSE.tolist(), "seed": seed})
     ddir = out / "dark" if layout == "split" else out
     fdir = out / "flat" if layout == "split" else out
+    pdir = out / "photos" if layout == "split" else out
+    if n_scenes < 0 or burst < 1:
+        raise CalibrationError(f"n_scenes must be >= 0 and burst >= 1, got {n_scenes}, {burst}")
+    if n_scenes:
+        from isp_sim.scenes import dead_leaves, natural_palette
+        from isp_sim.cfa import rgb_map
+
+        srng = np.random.default_rng(np.random.SeedSequence([seed, 0x5CE]))
+        pal = natural_palette(srng)
+        side = max(h, w)
+        scenes_lin = [dead_leaves(srng, side, palette=pal)[:h, :w].astype(np.float64) ** 2.2
+                      for _ in range(n_scenes)]
+        pm = rgb_map(pattern)
+        site_plane = pm[np.arange(h)[:, None] & 1, np.arange(w)[None, :] & 1]
     seeds = np.random.SeedSequence(seed).spawn(len(isos) + 1)[1:]
     it = list(zip(isos, seeds))
     if progress:
@@ -204,6 +225,26 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
                 write_dng(path, raw, exposure_time=dark_exposure * lev / flat_levels[0] if flat_levels[0] else dark_exposure, **kw)
                 pair.append(path)
             sess.flat_files[iso].append(tuple(pair))
+        sess.photo_files[iso] = []
+        if n_scenes:
+            from scipy.ndimage import shift as nd_shift
+
+            pseeds = np.random.SeedSequence([seed, int(iso), 0x9407]).spawn(n_scenes * burst + 1)
+            jit = np.random.default_rng(pseeds[-1])
+            for s_i, lin in enumerate(scenes_lin):
+                files = []
+                for f_i in range(burst):
+                    img = lin
+                    if jitter > 0:
+                        img = nd_shift(lin, (*jit.normal(0.0, jitter, 2), 0.0), order=1, mode="reflect")
+                    mosaic = np.take_along_axis(img, site_plane[..., None], axis=2)[..., 0]
+                    clean = (black_img + scene_level * rngw * vig * prnu_map * mosaic / max(float(lin.max()), 1e-6))
+                    raw = add_noise(clean.astype(np.float32), params, pattern, seed=pseeds[s_i * burst + f_i])
+                    raw = np.clip(raw.astype(np.int32) + dsnu_map, 0, white).astype(np.uint16)
+                    path = pdir / f"scene_iso{_iso_tag(iso)}_S{s_i:02d}_{f_i:02d}.dng"
+                    write_dng(path, raw, exposure_time=scene_exposure, **kw)
+                    files.append(path)
+                sess.photo_files[iso].append(files)
     truth = {"profile": prof.name, "pattern": pattern, "extras": sess.extras,
              "isos": {str(k): v.to_dict() for k, v in sess.truth.items()}}
     (out / "truth.json").write_text(json.dumps(truth, indent=1, default=float) + "\n")
