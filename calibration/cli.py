@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--raw-dir", metavar="DIR", help="session folder: dark/ and flat/ sub-folders, or mixed frames")
     mode.add_argument("--emva1288", metavar="DESCRIPTOR", help="EMVA 1288 measurement descriptor (monochrome sensor)")
     mode.add_argument("--simulate", metavar="PROFILE", help="write a synthetic dark/flat DNG session from a profile")
+    ap.add_argument("--photos", metavar="DIR", help="photos (tripod bursts or single frames of any scene) besides "
+                    "DIR/photos/: ISOs without flats are calibrated from them (calibration.labfree)")
     ap.add_argument("-o", "--output", metavar="PROFILE_JSON", help="profile path (default DIR/profile.json)")
     ap.add_argument("--report", metavar="DIR", help="report folder (default DIR/report/)")
     ap.add_argument("--no-report", action="store_true", help="write the profile only")
@@ -86,13 +88,15 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
         raise CalibrationError(f"--raw-dir {raw_dir}: {folder_problem(raw_dir, 'session')}")
     out = check_output_file(Path(a.output) if a.output else raw_dir / "profile.json", flag="-o/--output")
     rep = None if a.no_report else check_output_dir(Path(a.report) if a.report else raw_dir / "report", flag="--report")
+    if a.photos and folder_problem(a.photos):
+        raise CalibrationError(f"--photos {a.photos}: {folder_problem(a.photos, 'photo')}")
     if a.cache_dir and folder_problem(a.cache_dir):
         raise CalibrationError(f"--cache-dir {a.cache_dir}: {folder_problem(a.cache_dir)}")
     with warnings.catch_warnings(record=True) as ws:
         warnings.simplefilter("always")
         res = calibrate(raw_dir, jobs=a.jobs, iso_from_name=a.iso_from_name, name=a.name,
                         min_dsnu_frames=a.min_dsnu_frames, progress=None if not a.quiet else False,
-                        cache_dir=a.cache_dir)
+                        cache_dir=a.cache_dir, photos=a.photos)
     _print_warnings(ws)
     res.profile.save(out)
     print(f"profile: {out} ({len(res.isos)} ISO(s): {', '.join(f'{i:g}' for i in res.isos)})")

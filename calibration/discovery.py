@@ -42,7 +42,7 @@ class FrameInfo:
     """Summary of one readable frame (no pixels)."""
 
     path: str
-    kind: str  # "dark" or "flat"
+    kind: str  # "dark", "flat" or "photo" (a frame of a scene: bursts and single photos, calibration.labfree)
     kind_source: str  # "folder" or "classified"
     iso: float
     iso_source: str
@@ -74,6 +74,7 @@ class Session:
     frames: list  # FrameInfo used
     darks: dict  # iso -> [FrameInfo]
     flats: dict  # iso -> [FrameInfo]
+    photos: dict  # iso -> [FrameInfo], name order
     ignored: list  # non-raw-suffix files
     skipped: list  # (path, reason)
     warnings: list
@@ -164,13 +165,18 @@ def _iso_from_name(path: str, pattern: str | None) -> float | None:
     return v if v > 0 else None
 
 
-def list_files(root: Path) -> tuple[list[tuple[Path, str | None]], list[Path], str]:
-    """([(file, kind or None)], ignored non-raw files, layout)."""
+PHOTO_FOLDERS = ("photos", "bursts")
+
+
+def list_files(root: Path, photos: Path | None = None) -> tuple[list[tuple[Path, str | None]], list[Path], str]:
+    """([(file, kind or None)], ignored non-raw files, layout). ``root/dark``, ``root/flat`` and ``root/photos``
+    (or ``root/bursts``) name their frames' kind; ``photos``: another folder whose raw files are photos."""
     if not root.is_dir():
         raise RawReadError(f"{root}: not a folder")
     dark, flat = root / "dark", root / "flat"
     out, ignored = [], []
-    layout = "split" if dark.is_dir() or flat.is_dir() else "mixed"
+    pdirs = [root / n for n in PHOTO_FOLDERS if (root / n).is_dir()]
+    layout = "split" if dark.is_dir() or flat.is_dir() or pdirs else "mixed"
 
     def walk(d: Path):
         for p in sorted(d.rglob("*")):
@@ -178,17 +184,22 @@ def list_files(root: Path) -> tuple[list[tuple[Path, str | None]], list[Path], s
                 yield p
 
     if layout == "split":
-        for kind, d in (("dark", dark), ("flat", flat)):
+        for kind, d in (("dark", dark), ("flat", flat), *(("photo", d) for d in pdirs)):
             if d.is_dir():
                 for p in walk(d):
                     (out.append((p, kind)) if is_raw_candidate(p) else ignored.append(p))
         for p in walk(root):
             rel = p.relative_to(root).parts
-            if rel[0] not in ("dark", "flat") and not (rel[0] == "report" and len(rel) > 1):
-                ignored.append(p)  # outside dark/ and flat/ (listed in the report, raw or not)
+            if rel[0] not in ("dark", "flat", *PHOTO_FOLDERS) and not (rel[0] == "report" and len(rel) > 1):
+                ignored.append(p)  # outside dark/, flat/ and photos/ (listed in the report, raw or not)
     else:
         for p in walk(root):
             (out.append((p, None)) if is_raw_candidate(p) else ignored.append(p))
+    if photos is not None:
+        seen = {p for p, _ in out}
+        for p in sorted(Path(photos).rglob("*")):
+            if p.is_file() and p not in seen and is_raw_candidate(p):
+                out.append((p, "photo"))
     return out, ignored, layout
 
 
@@ -216,11 +227,11 @@ def _map_ordered(fn: Callable, items: list, jobs: int) -> Iterator:
 
 
 def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = None, progress=None,
-         cache: FrameCache | None = None) -> Session:
+         cache: FrameCache | None = None, photos: str | os.PathLike | None = None) -> Session:
     """First pass over a session folder (module docstring); with a ``cache``, each decoded frame is kept there for
     :func:`iter_frames`."""
     root = Path(root)
-    files, ignored, layout = list_files(root)
+    files, ignored, layout = list_files(root, Path(photos) if photos is not None else None)
     warnings_: list[str] = []
     skipped: list[tuple[str, str]] = []
     infos: list[FrameInfo] = []
@@ -323,17 +334,18 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
     for fs in by_iso.values():
         for f, k in zip(fs, classify([float(np.max(f.channel_mean)) for f in fs], [f.noise_std for f in fs])):
             f.kind = k
-    darks, flats = defaultdict(list), defaultdict(list)
+    darks, flats, photo = defaultdict(list), defaultdict(list), defaultdict(list)
     classification = []
     for f in used:
-        (darks if f.kind == "dark" else flats)[f.iso].append(f)
+        {"dark": darks, "photo": photo}.get(f.kind, flats)[f.iso].append(f)
         if f.kind == "dark" and np.min(f.channel_mean) < -max(2.0, 3.0 * f.noise_std):
             warnings_.append(f"{f.path}: dark frame {float(np.min(f.channel_mean)):.2f} DN below the black level "
                              f"{f.black_level.tolist()} (more than 3 noise std): the file's black level is probably "
                              "wrong, so bias and the shot-noise origin are off")
         if f.kind_source == "classified":
             classification.append((f.path, f.kind, float(np.max(f.channel_mean)), f.noise_std))
-    return Session(root=root, layout=layout, frames=used, darks=dict(darks), flats=dict(flats), ignored=ignored,
+    return Session(root=root, layout=layout, frames=used, darks=dict(darks), flats=dict(flats),
+                   photos={k: sorted(v, key=lambda f: f.path) for k, v in photo.items()}, ignored=ignored,
                    skipped=skipped, warnings=warnings_, classification=classification)
 
 

@@ -40,7 +40,9 @@ from .estimators import SATURATION_FRACTION, _planes
 
 __all__ = ["LabFreeEstimate", "burst_estimate", "single_estimate", "tag_estimate", "METHODS"]
 
-METHODS = ("burst", "single", "dng_tag")
+#: In the order a calibration prefers them for an ISO without flats: a measurement of the sensor's own temporal
+#: noise, the vendor's model, then the single-frame estimate (the least accurate: see BENCHMARKS.md).
+METHODS = ("burst", "dng_tag", "single")
 _MAD_TO_STD = 1.482602218505602
 
 
@@ -83,11 +85,57 @@ def _tiles(plane: np.ndarray, t: int) -> np.ndarray:
     return p.reshape(p.shape[:-2] + (h // t, t, w // t, t))
 
 
-def burst_estimate(frames: list[np.ndarray], pattern: str, black, white: float, *, bias=None, tile: int = 16,
-                   files=()) -> LabFreeEstimate:
-    """``K`` and the dark variance per channel from a static burst (module docstring)."""
+def _burst_tiles(p: np.ndarray, clip: np.ndarray, t: int, off: float, usable: float):
+    """Per ``t x t`` tile of one channel's burst ``p`` (L, h, w): (mean above black, mean temporal variance,
+    scene gradient energy less its noise part), unclipped tiles below ``usable`` only."""
+    L = p.shape[0]
+    m = p.mean(0)
+    v = p.var(0, ddof=1)
+    gx = np.zeros_like(m)
+    gy = np.zeros_like(m)
+    gx[:, :-1] = np.diff(m, axis=1) ** 2
+    gy[:-1, :] = np.diff(m, axis=0) ** 2
+    tm, tv, tc, tg = (_tiles(a, t) for a in (m, v, clip, gx + gy))
+    mu = tm.mean(axis=(1, 3)).ravel() - off
+    var = tv.mean(axis=(1, 3)).ravel()
+    grad = tg.mean(axis=(1, 3)).ravel()
+    ok = ~tc.any(axis=(1, 3)).ravel() & (mu > 0) & (mu < usable)
+    mu, var, grad = mu[ok], var[ok], grad[ok]
+    # moving scene structure adds (jitter^2) |grad I|^2; the gradient energy of the burst mean holds 4 v / L of noise
+    return mu, var, np.maximum(grad - 4.0 * var / L, 0.0)
+
+
+def _robust_fit(cols: list, var: np.ndarray, nu: int, offset: np.ndarray | float = 0.0):
+    """Weighted least squares ``var = offset + cols @ coef`` (weights 1 / predicted variance^2), refitted 4 times
+    without the tiles above the chi-square 99.9% point of their prediction; a negative motion coefficient (the
+    last column) is dropped. Returns (coef, standard errors, kept mask)."""
     from scipy import stats
 
+    A = np.stack(cols, 1)
+    y = var - offset
+    keep = np.ones(var.size, bool)
+    pred = np.maximum(var, 1e-9)
+    q = stats.chi2.ppf(0.999, nu) / nu
+    for _ in range(4):
+        w = 1.0 / pred[keep]
+        coef = np.linalg.lstsq(A[keep] * w[:, None], y[keep] * w, rcond=None)[0]
+        if coef[-1] < 0:
+            coef = np.append(np.linalg.lstsq(A[keep][:, :-1] * w[:, None], y[keep] * w, rcond=None)[0], 0.0)
+        pred = np.maximum(offset + A @ coef, 1e-9)
+        keep = var <= pred * q
+    w = 1.0 / pred[keep]
+    Aw = A[keep] * w[:, None]
+    res = (y[keep] - A[keep] @ coef) * w
+    cov = np.linalg.pinv(Aw.T @ Aw) * float(res @ res) / max(keep.sum() - A.shape[1], 1)
+    return coef, np.sqrt(np.maximum(np.diag(cov), 0.0)), keep
+
+
+def burst_estimate(frames: list[np.ndarray], pattern: str, black, white: float, *, bias=None, tile: int = 16,
+                   tile_dark: int = 4, files=()) -> LabFreeEstimate:
+    """``K`` and the dark variance per channel from a static burst (module docstring).
+
+    ``K`` from ``tile``-pixel tiles (large tiles: the slope is steady); the dark variance from ``tile_dark``-pixel
+    tiles with ``K`` fixed (small tiles reach the darkest parts of a scene, where the intercept is decided)."""
     if len(frames) < 2:
         raise ValueError("a burst needs at least two frames")
     black = np.asarray(black, np.float64)
@@ -98,54 +146,29 @@ def burst_estimate(frames: list[np.ndarray], pattern: str, black, white: float, 
     Ks, cs, Kerr, cerr, ntiles, nrej, pts, motion = [], [], [], [], [], [], [], []
     for c, (i, j) in enumerate(_planes(pattern)):
         p = stack[:, i::2, j::2].astype(np.float64)
-        m = p.mean(0)
-        v = p.var(0, ddof=1)
         clip = (stack[:, i::2, j::2] >= white).any(0)
-        # scene structure of the burst mean (same-channel neighbour differences), against what the noise alone
-        # gives (4 v / L): a moving edge needs structure under it, so structured tiles are the suspects
-        gx = np.zeros_like(m)
-        gy = np.zeros_like(m)
-        gx[:, :-1] = np.diff(m, axis=1) ** 2
-        gy[:-1, :] = np.diff(m, axis=0) ** 2
-        tm, tv, tc, tg = (_tiles(a, tile) for a in (m, v, clip, gx + gy))
-        mu = tm.mean(axis=(1, 3)).ravel() - off[c]
-        var = tv.mean(axis=(1, 3)).ravel()
-        grad = tg.mean(axis=(1, 3)).ravel()
-        ok = ~tc.any(axis=(1, 3)).ravel() & (mu > 0) & (mu < usable)
-        mu, var, grad = mu[ok], var[ok], grad[ok]
-        # motion adds (jitter^2) x |grad I|^2 to the temporal variance: a third, non-negative term of the fit
-        # (the gradient energy less its noise part 4 v / L), instead of discarding every textured tile
-        g = np.maximum(grad - 4.0 * var / L, 0.0)
-        nu = tile * tile * (L - 1)
+        mu, var, g = _burst_tiles(p, clip, tile, off[c], usable)
         if mu.size < 20:
             raise ValueError(f"channel {c}: only {mu.size} unclipped tiles below 70% of saturation in the burst")
-        A = np.stack([mu, np.ones_like(mu), g], 1)
-        keep = np.ones(mu.size, bool)
-        pred = np.maximum(var, 1e-9)
-        for _ in range(4):
-            w = 1.0 / np.maximum(pred[keep], 1e-9)
-            coef, *_ = np.linalg.lstsq(A[keep] * w[:, None], var[keep] * w, rcond=None)
-            if coef[2] < 0:  # no motion term: the plain line
-                coef = np.append(np.linalg.lstsq(A[keep][:, :2] * w[:, None], var[keep] * w, rcond=None)[0], 0.0)
-            pred = np.maximum(A @ coef, 1e-9)
-            keep = var <= pred * stats.chi2.ppf(0.999, nu) / nu
-        w = 1.0 / pred[keep]
-        Aw = A[keep] * w[:, None]
-        res = (var[keep] - A[keep] @ coef) * w
-        cov = np.linalg.pinv(Aw.T @ Aw) * float(res @ res) / max(keep.sum() - 3, 1)
-        Ks.append(float(coef[0])), cs.append(float(coef[1]))
-        Kerr.append(float(np.sqrt(max(cov[0, 0], 0)))), cerr.append(float(np.sqrt(max(cov[1, 1], 0))))
+        coef, err, keep = _robust_fit([mu, np.ones_like(mu), g], var, tile * tile * (L - 1))
+        K = float(coef[0])
+        mu2, var2, g2 = _burst_tiles(p, clip, tile_dark, off[c], usable)
+        coef2, err2, _ = _robust_fit([np.ones_like(mu2), g2], var2, tile_dark * tile_dark * (L - 1), offset=K * mu2)
+        Ks.append(K), cs.append(float(coef2[0])), Kerr.append(float(err[0])), cerr.append(float(err2[0]))
         ntiles.append(int(keep.sum())), nrej.append(int(mu.size - keep.sum()))
         motion.append(float(coef[2]))
         bins_ = _bins(mu[keep], max(float(mu[keep].min()), 0.5), usable)
+        corr = (var - coef[2] * g)[keep]
         pts.append((np.array([mu[keep][bins_ == k].mean() for k in np.unique(bins_)]),
-                    np.array([(var - coef[2] * g)[keep][bins_ == k].mean() for k in np.unique(bins_)])))
+                    np.array([corr[bins_ == k].mean() for k in np.unique(bins_)])))
     est = LabFreeEstimate("burst", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                           [str(f) for f in files], [], pts)
     if max(motion) > 0:
         est.notes.append("motion between the frames: a term (gradient energy x jitter^2) was fitted alongside "
                          f"the noise ({', '.join(f'{m:.3g}' for m in motion)} per channel)")
     return est
+
+
 def _residual(plane: np.ndarray) -> np.ndarray:
     """``x - mean of the 4 axial neighbours`` within one CFA plane (mirrored edges)."""
     q = np.pad(plane, 1, mode="reflect")

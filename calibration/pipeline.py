@@ -35,7 +35,7 @@ from . import crossiso
 from .discovery import CLASSIFY_RULE, FrameCache, Session, _bar, iter_frames, pair_flats, scan
 from .errors import CalibrationError, CalibrationWarning
 from .estimators import (SATURATION_FRACTION, DarkAccumulator, DarkStats, PairTiles, PtcFit, fit_photon_transfer,
-                         flat_pair_tiles, law_for_profile)
+                         flat_pair_tiles, law_for_profile)  # noqa: F401 (PtcFit: lab-free points reuse it)
 
 CHANNELS = ("R", "Gr", "Gb", "B")
 
@@ -57,6 +57,9 @@ class IsoEstimate:
     dng_measured: list
     dng_compare: dict | None
     notes: list = field(default_factory=list)
+    method: str = "flat_field"  # which estimator produced K: flat_field, burst, single or dng_tag
+    dark_source: str = "dark_frames"  # where read noise, row noise and bias come from: dark_frames or the K method
+    labfree: list = field(default_factory=list)  # calibration.labfree.LabFreeEstimate of this ISO's photos
 
 
 @dataclass
@@ -91,7 +94,8 @@ def _snake(s: str) -> str:
 
 def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = None, name: str | None = None,
               min_dsnu_frames: int = 4, tile: int = 32, max_samples: int = 400_000, progress: bool | None = None,
-              seed: int = 0, cache_dir: str | os.PathLike | None = None) -> CalibrationResult:
+              seed: int = 0, cache_dir: str | os.PathLike | None = None,
+              photos: str | os.PathLike | None = None) -> CalibrationResult:
     """Calibrate the noise of the camera whose dark and flat frames are under ``raw_dir`` (module docstring).
 
     Parameters
@@ -105,6 +109,9 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
     max_samples : dark residuals per channel and ISO kept for the read-noise law fit.
     progress : show progress bars (default: when stderr is a terminal).
     seed : seed of the residual subsampling and jitter (results are reproducible).
+    photos : a folder of photos (tripod bursts or single frames of any scene) besides ``raw_dir/photos/``;
+        an ISO without flat pairs is calibrated from them (:mod:`calibration.labfree`), one with flats
+        keeps the flat-field result and reports the photo estimates beside it.
     cache_dir : where decoded frames wait between the scan and the estimators (default: the system's temporary
         folder; about the session's uncompressed size, deleted at the end). Each file is decoded once; frames
         that do not fit (1 GB of free space kept) are decoded again, and the notes say how many.
@@ -119,14 +126,14 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
     try:
         return _calibrate(root, cache, jobs=jobs, iso_from_name=iso_from_name, name=name,
                           min_dsnu_frames=min_dsnu_frames, tile=tile, max_samples=max_samples, progress=progress,
-                          seed=seed)
+                          seed=seed, photos=photos)
     finally:
         cache.close()
 
 
 def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames, tile, max_samples, progress,
-               seed) -> CalibrationResult:
-    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress, cache=cache)
+               seed, photos=None) -> CalibrationResult:
+    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress, cache=cache, photos=photos)
     msgs = list(sess.warnings)
     notes: list[str] = []
     if cache.n_refused:
@@ -142,13 +149,20 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
     f0 = sess.frames[0]
     pattern, black, white = f0.pattern, f0.black_level, f0.white_level
     usable_max = SATURATION_FRACTION * (white - float(np.max(black)))
-    isos = sorted(set(sess.darks) | set(sess.flats))
+    isos = sorted(set(sess.darks) | set(sess.flats) | set(sess.photos))
     plan = {}
+    plan_lf = {}
     for iso in isos:
         darks = sorted(sess.darks.get(iso, []), key=lambda f: f.path)
         pairs, left = pair_flats(sess.flats.get(iso, []))
         for f in left:
             msgs.append(f"ISO {iso:g}: flat frame {f.path} has no partner at the same exposure: not used")
+        if not pairs and sess.photos.get(iso):
+            plan_lf[iso] = darks
+            if len(darks) and len(darks) < min_dsnu_frames:
+                msgs.append(f"ISO {iso:g}: only {len(darks)} dark frame(s) (< {min_dsnu_frames}): the dark fixed "
+                            "pattern (DSNU) cannot be separated and is counted as read noise")
+            continue
         if not darks or not pairs:
             msgs.append(f"ISO {iso:g}: {len(darks)} dark frame(s) and {len(pairs)} flat pair(s); a calibration needs "
                         ">= 1 dark frame and >= 1 flat pair (2 flats at one exposure): ISO not in the profile")
@@ -157,7 +171,8 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
             msgs.append(f"ISO {iso:g}: only {len(darks)} dark frame(s) (< {min_dsnu_frames}): the dark fixed pattern "
                         "(DSNU) cannot be separated and is counted as read noise")
         plan[iso] = (darks, pairs)
-    total = sum(2 * len(d) + 2 * len(p) for d, p in plan.values())
+    total = sum(2 * len(d) + 2 * len(p) for d, p in plan.values()) + sum(len(v) for v in sess.photos.values()) \
+        + sum(2 * len(d) for d in plan_lf.values())
     bar = _bar(progress, total, "calibrate")
     estimates: dict[float, IsoEstimate] = {}
 
@@ -235,8 +250,16 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
         cmp_ = crossiso.compare_noise_profiles(meas, tag) if tag else None
         estimates[iso] = IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[t.files for t in tiles], dark=dark,
                                      pairs=tiles, ptc=ptc, ptc_free=ptc_free, K=K, K_err=K_err, law=law,
-                                     dng_measured=meas, dng_compare=cmp_, notes=inotes)
+                                     dng_measured=meas, dng_compare=cmp_, notes=inotes,
+                                     labfree=_photo_estimates(sess.photos.get(iso, []), pattern, black, white,
+                                                              dark.bias, jobs, on_error, bar, cache, msgs, iso))
         notes.extend(inotes)
+    for iso, darks in plan_lf.items():
+        est = _labfree_iso(iso, darks, sess.photos[iso], pattern, black, white, f0.shape, jobs, on_error, bar, cache,
+                           msgs, min_dsnu_frames=min_dsnu_frames, max_samples=max_samples, seed=seed)
+        if est is not None:
+            estimates[iso] = est
+            notes.extend(est.notes)
     bar.close()
     if not estimates:
         raise CalibrationError(f"{root}: no ISO could be calibrated: " + " | ".join(msgs[-10:]))
@@ -246,6 +269,120 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
         warnings.warn(m, CalibrationWarning, stacklevel=2)
     return CalibrationResult(profile=profile, estimates=estimates, cross=cross, session=sess, warnings=msgs,
                              notes=notes, raw_dir=root)
+
+
+def _bursts(photos: list) -> list[list]:
+    """Photos of one ISO grouped into bursts: consecutive frames (name order) at the same exposure time whose
+    channel means agree within 3% (the same static scene); a group of one is a single frame."""
+    groups: list[list] = []
+    for f in photos:
+        g = groups[-1] if groups else None
+        if g is not None:
+            ref = g[-1]
+            same_exp = (f.exposure_time or 0) == (ref.exposure_time or 0)
+            m0, m1 = np.asarray(ref.channel_mean), np.asarray(f.channel_mean)
+            close = np.all(np.abs(m1 - m0) <= 0.03 * np.maximum(np.abs(m0), 1.0))
+            if same_exp and close:
+                g.append(f)
+                continue
+        groups.append([f])
+    return groups
+
+
+def _photo_estimates(photos, pattern, black, white, bias, jobs, on_error, bar, cache, msgs, iso) -> list:
+    """Every lab-free estimate this ISO's photos allow: one per burst (or single frame), and the DNG tag."""
+    from .labfree import burst_estimate, single_estimate, tag_estimate
+
+    out = []
+    for group in _bursts(photos):
+        paths = [f.path for f in group]
+        data = [d for _, d in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache)]
+        try:
+            if len(data) >= 2:
+                out.append(burst_estimate(data, pattern, black, white, bias=bias, files=paths))
+            elif data:
+                out.append(single_estimate(data[0], pattern, black, white, bias=bias, files=paths))
+        except ValueError as exc:
+            msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate ({exc})")
+    tag = next((f.noise_profile for f in photos if f.noise_profile), None)
+    if tag:
+        try:
+            out.append(tag_estimate(tag, black, white, files=[next(f.path for f in photos if f.noise_profile)]))
+        except ValueError as exc:
+            msgs.append(f"ISO {iso:g}: DNG NoiseProfile not used ({exc})")
+    return out
+
+
+def _combine(ests: list):
+    """The estimate a lab-free ISO uses, in :data:`calibration.labfree.METHODS` order: bursts (inverse-variance mean
+    over bursts), the vendor's DNG tag, single frames (median); returns (method, K, K_err, dark_var)."""
+    from .labfree import METHODS
+
+    for m in METHODS:
+        sel = [e for e in ests if e.method == m]
+        if not sel:
+            continue
+        K = np.array([e.K for e in sel])
+        dv = np.array([e.dark_var for e in sel])
+        if m == "burst":
+            w = 1.0 / np.maximum(np.array([e.K_err for e in sel]), 1e-12) ** 2
+            Km = (w * K).sum(0) / w.sum(0)
+            Ke = 1.0 / np.sqrt(w.sum(0))
+            return m, Km, Ke, np.median(dv, axis=0)
+        Kerr = np.array([e.K_err for e in sel])
+        return m, np.median(K, axis=0), np.median(Kerr, axis=0) / math.sqrt(len(sel)), np.median(dv, axis=0)
+    return None
+
+
+def _labfree_iso(iso, darks, photos, pattern, black, white, shape, jobs, on_error, bar, cache, msgs, *,
+                 min_dsnu_frames, max_samples, seed):
+    """An ISO without flats, from its photos (and its darks where given)."""
+    from .estimators import PtcFit
+
+    dark = None
+    paths = [f.path for f in darks]
+    if darks:
+        acc = DarkAccumulator(pattern, black, shape, len(paths), min_dsnu_frames=min_dsnu_frames,
+                              max_samples=max_samples, seed=seed)
+        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
+            acc.add_pass1(data)
+        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
+            acc.add_pass2(data)
+        dark = acc.finish()
+    ests = _photo_estimates(photos, pattern, black, white, None if dark is None else dark.bias, jobs, on_error, bar,
+                            cache, msgs, iso)
+    pick = _combine(ests)
+    if pick is None:
+        msgs.append(f"ISO {iso:g}: photos gave no usable estimate: ISO not in the profile")
+        return None
+    method, K, K_err, dvar = pick
+    if np.any(K <= 0):
+        msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()} from the {method} estimate: ISO not in the profile")
+        return None
+    notes = [f"ISO {iso:g}: K from {method} ({len([e for e in ests if e.method == method])} estimate(s) of "
+             f"{len(photos)} photo(s); flat-field calibration not available at this ISO)"]
+    if dark is None:
+        read = np.sqrt(np.maximum(dvar - 1.0 / 12.0, 0.0))
+        dark = DarkStats(n_frames=0, n_pixels=np.zeros(4), bias=np.zeros(4), bias_err=np.zeros(4), read_std=read,
+                         read_std_err=np.zeros(4), row_std=0.0, row_std_err=0.0, dsnu=None, dsnu_removed=False,
+                         quant_dominated=np.ones(4, bool), laws=[None] * 4)
+        notes.append(f"ISO {iso:g}: no dark frames: read noise Gaussian with std sqrt(dark variance - 1/12) from the "
+                     f"{method} fit's intercept (it includes any row noise); no row noise and no bias modelled")
+        source = method
+    else:
+        source = "dark_frames"
+    law = law_for_profile(dark)
+    ptc = [PtcFit(K=float(K[c]), K_err=float(K_err[c]), intercept=float(dvar[c]), intercept_err=math.nan,
+                  r2=math.nan, chi2_red=math.nan, max_rel_residual=math.nan,
+                  n_tiles=int(sum(e.n_tiles[c] for e in ests if e.method == method and e.n_tiles)),
+                  signal_range=(math.nan, math.nan)) for c in range(4)]
+    dark_var = np.asarray(law["read_std"]) ** 2 + dark.row_std**2 + 1 / 12
+    meas = dng_noise_profile(K, dark_var, black, white)
+    tag = next((f.noise_profile for f in photos if f.noise_profile), None)
+    return IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[], dark=dark, pairs=[], ptc=ptc, ptc_free=[None] * 4,
+                       K=K, K_err=K_err, law=law, dng_measured=meas,
+                       dng_compare=crossiso.compare_noise_profiles(meas, tag) if tag else None, notes=notes,
+                       method=method, dark_source=source, labfree=ests)
 
 
 def _r(v, nd=6):
@@ -281,6 +418,9 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
             "n_dark": len(e.dark_files), "n_flat_pairs": len(e.flat_pairs), "dark_pixels_per_channel": _r(d.n_pixels),
             "gaussian_read_std": _r(d.read_std),
             "dng_noise_profile": _r(e.dng_measured),
+            "method": {"K": e.method, "read_noise_row_bias": e.dark_source},
+            "photo_estimates": [{"method": le.method, "K": _r(le.K), "dark_variance": _r(le.dark_var),
+                                 "files": [Path(f).name for f in le.files]} for le in e.labfree],
         }
         if e.dng_compare:
             quality["dng_noise_profile_tag"] = _r(e.dng_compare.get("tag"))
@@ -358,7 +498,20 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
     mt = [f.mtime for f in sess.frames if f.mtime]
     iso_fmt = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")
     used = sorted({p for e in estimates.values() for p in e.dark_files} |
-                  {p for e in estimates.values() for pr in e.flat_pairs for p in pr})
+                  {p for e in estimates.values() for pr in e.flat_pairs for p in pr} |
+                  {p for e in estimates.values() for le in e.labfree for p in le.files})
+    assumptions = ["read noise is the temporal noise after removing the dark fixed pattern and row means"
+                   " (DSNU reported separately in points[].quality.dsnu)"]
+    lab_free = [e for e in estimates.values() if e.method != "flat_field"]
+    if lab_free:
+        assumptions.append("K at ISO " + ", ".join(f"{e.iso:g} ({e.method})" for e in lab_free) + " from photos "
+                           "without a lab (calibration.labfree; points[].quality.method)"
+                           + ("; dng_tag points are the camera vendor's NoiseProfile model, not a measurement"
+                              if any(e.method == "dng_tag" for e in lab_free) else ""))
+    no_dark = [e for e in estimates.values() if e.dark_source != "dark_frames"]
+    if no_dark:
+        assumptions.append("no dark frames at ISO " + ", ".join(f"{e.iso:g}" for e in no_dark) + ": Gaussian read "
+                           "noise (its std includes any row noise), no row noise and no bias at those ISOs")
     rel = []
     for p in used:
         try:
@@ -369,12 +522,13 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
     d = {
         "format": "isp_sim.noise_profile", "version": 1,
         "name": name or _snake(f0.camera or root.name),
-        "description": f"{camera}: noise calibrated from {len(used)} dark/flat raw frames by calibration.calibrate",
+        "description": f"{camera}: noise calibrated from {len(used)} raw frames by calibration.calibrate"
+                       + (" (partly without a lab: " + ", ".join(sorted({e.method for e in lab_free})) + ")"
+                          if lab_free else ""),
         "sensor": {"camera": camera, "pattern": f0.pattern, "bit_depth": max(8, int(math.ceil(math.log2(f0.white_level + 1)))),
                    "white_level": int(f0.white_level), "black_level": _r(f0.black_level),
                    "width": int(f0.shape[1]), "height": int(f0.shape[0]),
-                   "assumptions": ["read noise is the temporal noise after removing the dark fixed pattern and row means"
-                                   " (DSNU reported separately in points[].quality.dsnu)"]},
+                   "assumptions": assumptions},
         "index": "iso", "iso_range": [float(isos[0]), float(isos[-1])],
         "k_range": [float(kmean.min()), float(kmean.max())] if kmean.min() != kmean.max() else [float(kmean[0])] * 2,
         "default_read_law": law_name, "points": pts, "models": models,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .discovery import CLASSIFY_RULE
+
 CHANNELS = ("R", "Gr", "Gb", "B")
 COLORS = ("tab:red", "tab:green", "tab:olive", "tab:blue")
 
@@ -123,6 +125,29 @@ def plot_sigma_vs_k(result, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_labfree(est, path: Path) -> Path:
+    """Photon transfer from photos: each estimate's binned (signal, temporal variance) points and its line."""
+    fig, ax = _fig(8, 6, 2, 2)
+    styles = {"burst": "o", "single": "s", "dng_tag": None}
+    for c in range(4):
+        a = ax[c // 2][c % 2]
+        for le in est.labfree:
+            if le.points and styles.get(le.method):
+                m, v = le.points[c]
+                a.loglog(m, np.maximum(v, 1e-3), styles[le.method], ms=3, mfc="none", color=COLORS[c], alpha=0.7)
+        xs = np.geomspace(1.0, 1e3, 50)
+        a.loglog(xs, est.K[c] * xs + est.ptc[c].intercept, "k-", lw=1, label=f"{est.method}: K={est.K[c]:.4g} DN/e-")
+        for le in est.labfree:
+            if le.method != est.method:
+                a.loglog(xs, le.K[c] * xs + le.dark_var[c], "--", lw=0.8, label=f"{le.method}: K={le.K[c]:.4g}")
+        a.set_title(f"{CHANNELS[c]}  ISO {est.iso:g} (photos: o burst, s single frame)", fontsize=9)
+        a.set_xlabel("mean above black (DN)", fontsize=8)
+        a.set_ylabel("temporal variance (DN²)", fontsize=8)
+        _readable_log_ticks(a)
+        a.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_ppcc(est, path: Path) -> Path:
     fig, ax = _fig()
     a = ax[0][0]
@@ -182,8 +207,12 @@ def write_report(result, out_dir: str | os.PathLike, *, profile_path: str | os.P
     for iso in result.isos:
         e = result.estimates[iso]
         tag = f"{iso:g}"
-        plots += [plot_ptc(e, out / f"ptc_iso{tag}.png", usable_max), plot_ppcc(e, out / f"ppcc_iso{tag}.png"),
-                  plot_dark_hist(e, out / f"dark_hist_iso{tag}.png")]
+        plots.append(plot_ptc(e, out / f"ptc_iso{tag}.png", usable_max) if e.pairs
+                     else plot_labfree(e, out / f"photo_ptc_iso{tag}.png"))
+        if e.labfree and e.pairs:
+            plots.append(plot_labfree(e, out / f"photo_ptc_iso{tag}.png"))
+        if any(lf is not None for lf in e.dark.laws):
+            plots += [plot_ppcc(e, out / f"ppcc_iso{tag}.png"), plot_dark_hist(e, out / f"dark_hist_iso{tag}.png")]
     plots += [plot_k_vs_iso(result, out / "k_vs_iso.png"), plot_sigma_vs_k(result, out / "sigma_vs_k.png")]
     L = []
     L.append(f"# Noise calibration: {prof.sensor.camera}\n")
@@ -203,6 +232,21 @@ def write_report(result, out_dir: str | os.PathLike, *, profile_path: str | os.P
         L.append(f"| {p['iso']:g} | {q['n_dark']} | {q['n_flat_pairs']} | {_fmt(p['K'])} | {_fmt(p['uncertainty']['K'], 2)} | "
                  f"{_fmt(p['read_std'])} | {_fmt(p['read_lambda'], 3)} | {_fmt(p['read_scale'])} | {_fmt(p['row_std'])} | "
                  f"{_fmt(p['bias'], 3)} | {_fmt(q['dsnu'], 3)} |")
+    L.append("\n## Methods\n")
+    L.append("Which estimator produced each ISO's parameters (calibration.labfree for photos: `burst` = temporal "
+             "variance of a static burst, scene and PRNU cancel; `single` = one frame of any scene, the PRNU cannot "
+             "be separated; `dng_tag` = the vendor's NoiseProfile model, not a measurement).\n")
+    L.append("| ISO | K from | read noise, row noise, bias from | photo estimates: K (R, Gr, Gb, B) | relative to the profile's K |")
+    L.append("|---|---|---|---|---|")
+    for iso in result.isos:
+        e = result.estimates[iso]
+        src = {"dark_frames": f"{len(e.dark_files)} dark frames"}.get(e.dark_source, f"{e.dark_source} intercept (no darks)")
+        if e.labfree:
+            for le in e.labfree:
+                L.append(f"| {iso:g} | {e.method.replace('_', ' ')} | {src} | {le.method} ({len(le.files)} file(s)): "
+                         f"{_fmt(le.K)} | {_fmt(le.K / e.K - 1, 3)} |")
+        else:
+            L.append(f"| {iso:g} | {e.method.replace('_', ' ')} | {src} | - | - |")
     L.append("\n## Fit quality\n")
     L.append("| ISO | PTC R² | PTC reduced chi² | PTC max rel. residual | K with free intercept | PPCC Tukey | PPCC Gaussian | KL Tukey | KL Gaussian | quantisation-dominated |")
     L.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -247,7 +291,7 @@ def write_report(result, out_dir: str | os.PathLike, *, profile_path: str | os.P
     for p in s.ignored:
         L.append(f"  - ignored `{p}` (no raw-file suffix)")
     if s.classification:
-        L.append("\nAutomatic classification (mixed folder): " + __import__("calibration.discovery", fromlist=["x"]).CLASSIFY_RULE + ".\n")
+        L.append("\nAutomatic classification (mixed folder): " + CLASSIFY_RULE + ".\n")
         L.append("| file | class | max channel mean above black (DN) | neighbour-difference noise (DN) |")
         L.append("|---|---|---|---|")
         for p, k, m, n in s.classification:
