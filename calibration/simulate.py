@@ -271,13 +271,19 @@ def add_simulate_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=non_negative_int, default=0)
     ap.add_argument("--layout", choices=("split", "mixed"), default="split")
     ap.add_argument("--iso-location", choices=("exif", "ifd0", "both"), default="exif")
+    ap.add_argument("--scenes", type=non_negative_int, default=0,
+                    help="dead-leaves scenes per ISO shot into photos/ (calibration without a lab)")
+    ap.add_argument("--burst", type=positive_int, default=1, help="frames per scene (1: single photos)")
+    ap.add_argument("--jitter", type=float, default=0.0, help="tripod jitter between burst frames, px std")
 
 
 def run_simulate_from_args(profile, out_dir, a) -> int:
     sess = simulate_capture(profile, out_dir, isos=a.isos, n_dark=a.n_dark, n_flat_pairs=a.n_flat_pairs,
                             size=tuple(a.size), seed=a.seed, layout=a.layout, iso_location=a.iso_location,
-                            progress=not getattr(a, "quiet", False))
-    n = sum(len(v) for v in sess.dark_files.values()) + 2 * sum(len(v) for v in sess.flat_files.values())
+                            progress=not getattr(a, "quiet", False), n_scenes=a.scenes, burst=a.burst,
+                            jitter=a.jitter)
+    n = (sum(len(v) for v in sess.dark_files.values()) + 2 * sum(len(v) for v in sess.flat_files.values())
+         + sum(len(b) for v in sess.photo_files.values() for b in v))
     print(f"wrote {n} DNG files for ISO {', '.join(f'{i:g}' for i in sess.isos)} to {sess.out_dir} (truth in truth.json)")
     return 0
 

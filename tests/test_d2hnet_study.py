@@ -298,3 +298,27 @@ def test_init_with_another_architecture_is_refused_before_work(tiny_study, tmp_p
     with pytest.raises(InputError, match="architecture"):
         run_study(PHONE_B, PHONE_B, tmp_path / "w", cfg=wide, init=str(out / "d2hnet_generic.pt"), progress=False)
     assert not (tmp_path / "w").exists()
+
+
+def test_the_study_accepts_a_profile_made_without_a_lab(tmp_path):
+    """A profile calibrated from tripod bursts alone (Gaussian read noise, no row noise) drives the study's
+    matched noise model like any calibrated profile."""
+    import warnings
+
+    from calibration import calibrate, simulate_capture
+    from d2hnet.study import _profile
+    from d2hnet.study.noise_models import ProfileRecipe, degrade_pair
+
+    simulate_capture("mi_note10", tmp_path / "s", isos=[800, 3200, 12800], n_dark=0, n_flat_pairs=0, size=(128, 192),
+                     n_scenes=1, burst=3, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = calibrate(tmp_path / "s", progress=False)
+    path = tmp_path / "labfree.json"
+    res.profile.save(path)
+    prof = _profile(path, "--profile")
+    assert prof.default_read_law == "gaussian"
+    model = ProfileRecipe(prof)
+    x = np.full((32, 32, 3), 0.3, np.float32)
+    nl, ns, info = degrade_pair(x, x, model, np.random.default_rng(0))
+    assert ns.std() > nl.std() > 0
