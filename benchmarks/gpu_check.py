@@ -69,7 +69,7 @@ def _timed(fn, dev, n=5, warm=2):
     return round(1000 * statistics.median(ts), 2), [round(1000 * x, 2) for x in ts]
 
 
-def _autocast(dev, amp):
+def autocast_context(dev, amp):
     if amp == "bf16":
         return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
     import contextlib
@@ -105,12 +105,12 @@ def section_nets(dev, a):
             target = xs[-1]
 
             def fwd():
-                with torch.no_grad(), _autocast(dev, amp):
+                with torch.no_grad(), autocast_context(dev, amp):
                     net(*inputs)
 
             def fwd_bwd():
                 net.zero_grad(set_to_none=True)
-                with _autocast(dev, amp):
+                with autocast_context(dev, amp):
                     loss = torch.nn.functional.l1_loss(net(*inputs).float(), target)
                 loss.backward()
 
@@ -239,7 +239,7 @@ def _train(dev, a, phase, device_noise=False):
             if phase == 1:
                 long, short, gt = (torch.nn.functional.avg_pool2d(t, 2) for t in (long, short, gt))
         opt.zero_grad(set_to_none=True)
-        with _autocast(dev, "bf16" if dev.type == "cuda" else "fp32"):
+        with autocast_context(dev, "bf16" if dev.type == "cuda" else "fp32"):
             if phase == 1:
                 loss = torch.nn.functional.l1_loss(net(long, short).float(), gt)
             else:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import RawReadError
 from ._kernels import frame_summary, plane_lut
-from .estimators import _planes
+from isp_sim.cfa import channel_sites
 from .rawio import RawFrame, is_raw_candidate, read_raw
 
 CLASSIFY_RULE = ("per ISO, m0 is the lowest frame level (largest CFA-channel mean above black); a frame is dark "
@@ -88,7 +88,7 @@ def _summary(frame: RawFrame) -> tuple[np.ndarray, float, float, str, float | No
     Noise: per channel, on every 4th row of the CFA plane, the std of horizontal same-channel neighbour
     differences / sqrt(2); the median over channels."""
     d = frame.data
-    s, n, ds, ds2, dn, sat, lo, hi, h = frame_summary(np.ascontiguousarray(d), plane_lut(_planes(frame.pattern)),
+    s, n, ds, ds2, dn, sat, lo, hi, h = frame_summary(np.ascontiguousarray(d), plane_lut(channel_sites(frame.pattern)),
                                                        int(frame.white_level))
     means = s / np.maximum(n, 1) - np.asarray(frame.black_level, dtype=np.float64)
     noise = [math.sqrt(max(ds2[c] / dn[c] - (ds[c] / dn[c]) ** 2, 0.0)) / math.sqrt(2.0) for c in range(4) if dn[c]]
@@ -255,7 +255,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             fr.data = None
         return ("ok", fr, kind, means, noise, sat, data_shape, digest, constant)
 
-    bar = _bar(progress, len(files), "scan")
+    bar = progress_bar(progress, len(files), "scan")
     for res in _map_ordered(one, files, jobs):
         bar.update(1)
         if res[0] == "error":
@@ -411,7 +411,7 @@ class _NoBar:
         pass
 
 
-def _bar(progress, total: int, desc: str):
+def progress_bar(progress, total: int, desc: str):
     if not progress:
         return _NoBar()
     from tqdm import tqdm

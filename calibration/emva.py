@@ -327,13 +327,13 @@ def emva1288(descriptor: str | os.PathLike, *, saturation: str = "max") -> EmvaR
 
 def write_emva_report(res: EmvaResult, out_dir: str | os.PathLike) -> Path:
     """The EMVA plots (photon transfer, sensitivity, SNR, linearity) and ``summary.md``."""
-    from .report import _fig, _save
+    from .report import new_figure, save_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = res.temporal
     Y = t["u_y"] - t["u_ydark"]
-    fig, ax = _fig(10, 7.5, 2, 2)
+    fig, ax = new_figure(10, 7.5, 2, 2)
     a = ax[0][0]
     a.plot(Y, t["s2_y"] - t["s2_ydark"], "o", ms=3)
     a.plot(Y[t["fit_range"]], res.K * Y[t["fit_range"]], "k-", lw=0.8, label=f"K = {res.K:.4g} DN/e-")
@@ -355,7 +355,7 @@ def write_emva_report(res: EmvaResult, out_dir: str | os.PathLike) -> Path:
     lin = t["linearity_range"]
     a.plot(t["u_p"][lin], np.zeros(lin.sum()), "k-", lw=0.5)
     a.set(xlabel="mu_p (photons)", ylabel="linearity error (%)", title=f"Linearity: {res.LE_min:.3g} .. {res.LE_max:.3g} %")
-    _save(fig, out / "emva1288.png")
+    save_figure(fig, out / "emva1288.png")
     p = out / "summary.md"
     p.write_text("# EMVA 1288 results\n\n```\n" + res.summary() + "\n```\n\n![plots](emva1288.png)\n")
     return p

@@ -37,23 +37,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isp_sim.cfa import channel_map
+from isp_sim.cfa import channel_map, channel_sites
 
 from .ppcc import LawFit, ResidualModel, fit_read_law
 from ._kernels import add_frame, dark_residuals, pair_difference, pair_tiles, plane_lut
 
 SATURATION_FRACTION = 0.7
 QUANT_DOMINATED_STD = 1.0  # DN: below this read-noise std a Tukey-lambda shape is not meaningful
-
-
-def _planes(pattern: str):
-    """[(channel slot, row offset, col offset)] for R, Gr, Gb, B."""
-    cm = channel_map(pattern)
-    out = [None] * 4
-    for i in range(2):
-        for j in range(2):
-            out[int(cm[i, j])] = (i, j)
-    return out
 
 
 @dataclass
@@ -77,7 +67,7 @@ def flat_pair_tiles(a: np.ndarray, b: np.ndarray, pattern: str, black: np.ndarra
         raise ValueError(f"flat pair frames differ in shape: {a.shape} vs {b.shape}")
     means, vars_, clipped, level = [], [], [], np.zeros(4)
     n_clip = 0
-    for c, (i, j) in enumerate(_planes(pattern)):
+    for c, (i, j) in enumerate(channel_sites(pattern)):
         h, w = (a.shape[0] - i + 1) // 2, (a.shape[1] - j + 1) // 2
         t = min(tile, max(8, min(h, w) // 4), h, w)  # at least ~4x4 tiles on small frames
         ty, tx = h // t, w // t
@@ -179,7 +169,7 @@ class DarkAccumulator:
         self.shape = tuple(shape)
         self.n_frames = int(n_frames)
         self.remove_dsnu = self.n_frames >= min_dsnu_frames
-        self.planes = _planes(pattern)
+        self.planes = channel_sites(pattern)
         self._sum = np.zeros(self.shape, dtype=np.float64)
         self._n1 = 0
         self._n2 = 0

@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .estimators import SATURATION_FRACTION, _planes
+from isp_sim.cfa import channel_sites
+
+from .estimators import SATURATION_FRACTION
 
 __all__ = ["LabFreeEstimate", "burst_estimate", "single_estimate", "tag_estimate", "METHODS"]
 
@@ -144,7 +146,7 @@ def burst_estimate(frames: list[np.ndarray], pattern: str, black, white: float, 
     stack = np.stack([np.asarray(f) for f in frames])  # (L, H, W) integer DN
     L = stack.shape[0]
     Ks, cs, Kerr, cerr, ntiles, nrej, pts, motion = [], [], [], [], [], [], [], []
-    for c, (i, j) in enumerate(_planes(pattern)):
+    for c, (i, j) in enumerate(channel_sites(pattern)):
         p = stack[:, i::2, j::2].astype(np.float64)
         clip = (stack[:, i::2, j::2] >= white).any(0)
         mu, var, g = _burst_tiles(p, clip, tile, off[c], usable)
@@ -183,7 +185,7 @@ def single_estimate(frame: np.ndarray, pattern: str, black, white: float, *, bia
     top = max_fraction * (white - float(black.max()))
     Ks, cs, Kerr, cerr, ntiles, pts = [], [], [], [], [], []
     x = np.asarray(frame)
-    for c, (i, j) in enumerate(_planes(pattern)):
+    for c, (i, j) in enumerate(channel_sites(pattern)):
         p = x[i::2, j::2].astype(np.float64)
         r = _residual(p)
         clip = p >= white

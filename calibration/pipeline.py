@@ -32,7 +32,7 @@ from isp_sim.params import dng_noise_profile, tukey_lambda_std
 from isp_sim.profile import NoiseProfile
 
 from . import crossiso
-from .discovery import CLASSIFY_RULE, FrameCache, Session, _bar, iter_frames, pair_flats, scan
+from .discovery import CLASSIFY_RULE, FrameCache, Session, iter_frames, pair_flats, progress_bar, scan
 from .errors import CalibrationError, CalibrationWarning
 from .estimators import (SATURATION_FRACTION, DarkAccumulator, DarkStats, PairTiles, PtcFit, fit_photon_transfer,
                          flat_pair_tiles, law_for_profile)  # noqa: F401 (PtcFit: lab-free points reuse it)
@@ -173,7 +173,7 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
         plan[iso] = (darks, pairs)
     total = sum(2 * len(d) + 2 * len(p) for d, p in plan.values()) + sum(len(v) for v in sess.photos.values()) \
         + sum(2 * len(d) for d in plan_lf.values())
-    bar = _bar(progress, total, "calibrate")
+    bar = progress_bar(progress, total, "calibrate")
     estimates: dict[float, IsoEstimate] = {}
 
     def on_error(p, err):

@@ -23,7 +23,7 @@ CHANNELS = ("R", "Gr", "Gb", "B")
 COLORS = ("tab:red", "tab:green", "tab:olive", "tab:blue")
 
 
-def _fig(w=7.0, h=4.5, n=1, m=1):
+def new_figure(w=7.0, h=4.5, n=1, m=1):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -33,7 +33,7 @@ def _fig(w=7.0, h=4.5, n=1, m=1):
     return fig, axes
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     from matplotlib.ticker import NullFormatter
 
     for a in fig.axes:  # log axes: label decades only, minor labels collide
@@ -57,7 +57,7 @@ def _readable_log_ticks(a) -> None:
 
 
 def plot_ptc(est, path: Path, usable_max: float) -> Path:
-    fig, ax = _fig(8, 6, 2, 2)
+    fig, ax = new_figure(8, 6, 2, 2)
     for c in range(4):
         a = ax[c // 2][c % 2]
         m = np.concatenate([t.mean[c] for t in est.pairs])
@@ -77,11 +77,11 @@ def plot_ptc(est, path: Path, usable_max: float) -> Path:
         a.set_ylabel("temporal variance (DN²)", fontsize=8)
         _readable_log_ticks(a)
         a.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_k_vs_iso(result, path: Path) -> Path:
-    fig, ax = _fig()
+    fig, ax = new_figure()
     a = ax[0][0]
     isos = np.array(result.isos)
     for c in range(4):
@@ -100,11 +100,11 @@ def plot_k_vs_iso(result, path: Path) -> Path:
     a.set_xlabel("ISO")
     a.set_ylabel("K (DN per electron)")
     a.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sigma_vs_k(result, path: Path) -> Path:
-    fig, ax = _fig()
+    fig, ax = new_figure()
     a = ax[0][0]
     pts = result.profile.points
     km = np.array([math.exp(np.mean(np.log(p["K"]))) for p in pts])
@@ -122,12 +122,12 @@ def plot_sigma_vs_k(result, path: Path) -> Path:
     a.set_xlabel("ln K (mean over channels)")
     a.set_ylabel("ln sigma (DN)")
     a.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_labfree(est, path: Path) -> Path:
     """Photon transfer from photos: each estimate's binned (signal, temporal variance) points and its line."""
-    fig, ax = _fig(8, 6, 2, 2)
+    fig, ax = new_figure(8, 6, 2, 2)
     styles = {"burst": "o", "single": "s", "dng_tag": None}
     for c in range(4):
         a = ax[c // 2][c % 2]
@@ -145,11 +145,11 @@ def plot_labfree(est, path: Path) -> Path:
         a.set_ylabel("temporal variance (DN²)", fontsize=8)
         _readable_log_ticks(a)
         a.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_ppcc(est, path: Path) -> Path:
-    fig, ax = _fig()
+    fig, ax = new_figure()
     a = ax[0][0]
     for c in range(4):
         lf = est.dark.laws[c]
@@ -161,11 +161,11 @@ def plot_ppcc(est, path: Path) -> Path:
     a.set_ylabel("PPCC")
     a.set_title(f"ISO {est.iso:g}" + ("  (quantisation-dominated)" if np.all(est.dark.quant_dominated) else ""))
     a.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dark_hist(est, path: Path) -> Path:
-    fig, ax = _fig(8, 6, 2, 2)
+    fig, ax = new_figure(8, 6, 2, 2)
     for c in range(4):
         a = ax[c // 2][c % 2]
         lf = est.dark.laws[c]
@@ -180,7 +180,7 @@ def plot_dark_hist(est, path: Path) -> Path:
         a.set_xlabel("residual (DN)", fontsize=8)
         a.set_ylabel("pixels per bin (log scale)", fontsize=8)
         a.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _fmt(v, nd=4):

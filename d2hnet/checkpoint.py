@@ -110,7 +110,7 @@ def save_checkpoint(path: str | os.PathLike, model: D2HNet, *, meta: Mapping[str
     return atomic_torch_save(payload, path)
 
 
-def _torch_load(path: Path, map_location: Any = "cpu") -> Any:
+def torch_load_weights(path: Path, map_location: Any = "cpu") -> Any:
     if not path.is_file():
         raise CheckpointError(f"{path}: {file_problem(path, 'checkpoint')}")
     try:
@@ -194,7 +194,7 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> di
     Returns the raw dict with ``config`` replaced by the validated full config.
     """
     p = Path(path)
-    obj = _torch_load(p, map_location)
+    obj = torch_load_weights(p, map_location)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: not a d2hnet checkpoint (holds a {type(obj).__name__}, expected a dict)")
     if "format" not in obj:

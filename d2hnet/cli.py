@@ -87,7 +87,7 @@ def _run_restore(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_checkpoint
     from .errors import InputError, IspSimError
-    from .infer import DEFAULT_DEBLUR_SIZE, RestoreOptions, _resolve_device, describe_deblur, iter_folder, restore_files
+    from .infer import DEFAULT_DEBLUR_SIZE, RestoreOptions, resolve_device, describe_deblur, iter_folder, restore_files
 
     pair_mode = args.long is not None or args.short is not None
     if pair_mode and args.input_dir is not None:
@@ -117,7 +117,7 @@ def _run_restore(args: argparse.Namespace) -> int:
             outs += [(lp, _sbs_path(op)) for _, lp, _, op in jobs]
             outs.append((args.input_dir, args.output / "contact_sheet.png"))
         check_distinct_outputs(outs, inputs=every_input)
-    dev = _resolve_device(args.device)
+    dev = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=dev)
     size = args.deblur_size if args.deblur_size is not None or args.deblur_scale is not None else DEFAULT_DEBLUR_SIZE
     opts = RestoreOptions(

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import _torch_load, check_state_dict, identify_state_dict, save_checkpoint
+from .checkpoint import check_state_dict, identify_state_dict, save_checkpoint, torch_load_weights
 from .errors import ReleaseConversionError
 from .models.pair import D2HNet
 
@@ -205,7 +205,7 @@ def release_sn_power_iteration(
 def load_release_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load one release ``.pkl`` safely (``weights_only=True``) and check it is a bare state_dict."""
     p = Path(path)
-    obj = _torch_load(p, "cpu")
+    obj = torch_load_weights(p, "cpu")
     if not isinstance(obj, Mapping):
         raise ReleaseConversionError(f"{p}: expected a state_dict (dict of tensors), got {type(obj).__name__}")
     not_tensor = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]

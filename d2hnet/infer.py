@@ -179,7 +179,7 @@ def _check_tiling(tile_size: int, tile_overlap: int | None) -> int:
 # ----------------------------------------------------------------------------- devices and precision
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
@@ -188,7 +188,7 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _autocast(device: torch.device, amp: str | None):
+def autocast_context(device: torch.device, amp: str | None):
     """Autocast context for ``amp`` on ``device``; 'auto' = bf16 on CUDA, off on CPU."""
     amp = "off" if amp is None else amp
     if amp not in AMP_MODES:
@@ -251,7 +251,7 @@ def deblur(
     bilinear upsampling (``align_corners=False``) on the CPU. Returns
     ``t_up``, CPU float32 ``(1, 3, H, W)``.
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     h, w = long.shape[-2:]
     rh, rw = reduced_size(h, w, deblur_size, deblur_scale)
     if (rh, rw) != (h, w):
@@ -259,7 +259,7 @@ def deblur(
         short_r = F.interpolate(short, size=(rh, rw), mode="area")
     else:
         long_r, short_r = long, short
-    with _autocast(dev, amp):
+    with autocast_context(dev, amp):
         t = deblurnet(long_r.to(dev), short_r.to(dev))
     t = t.float().cpu()
     if clamp:
@@ -292,13 +292,13 @@ def enhance(
     each tile.
     """
     tile_overlap = _check_tiling(tile_size, tile_overlap)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     h, w = long.shape[-2:]
     ys, xs = tile_starts(h, tile_size, tile_overlap), tile_starts(w, tile_size, tile_overlap)
     th, tw = min(tile_size, h), min(tile_size, w)
     tiles = [(y, x) for y in ys for x in xs]
     if len(tiles) == 1:
-        with _autocast(dev, amp):
+        with autocast_context(dev, amp):
             out = enhancenet(long.to(dev), short.to(dev), t_up.to(dev))
         if on_tile is not None:
             on_tile(1, 1)
@@ -310,7 +310,7 @@ def enhance(
         wy = blend_ramp(th, tile_overlap if y > 0 else 0, tile_overlap if y + th < h else 0)
         wx = blend_ramp(tw, tile_overlap if x > 0 else 0, tile_overlap if x + tw < w else 0)
         sl = (..., slice(y, y + th), slice(x, x + tw))
-        with _autocast(dev, amp):
+        with autocast_context(dev, amp):
             out = enhancenet(long[sl].to(dev), short[sl].to(dev), t_up[sl].to(dev))
         wt = (wy[:, None] * wx[None, :])[None, None]
         acc[sl] += out.float().cpu() * wt
@@ -344,7 +344,7 @@ class RestoreOptions:
     progress: bool = False
 
 
-def _as_model(model: Any, device: torch.device) -> D2HNet:
+def as_model(model: Any, device: torch.device) -> D2HNet:
     if isinstance(model, (str, os.PathLike)):
         from .checkpoint import load_checkpoint
 
@@ -410,11 +410,11 @@ def restore(
         raise InputError(
             f"long and short exposures must have the same size, got long {long_img.shape} and short {short_img.shape}"
         )
-    dev = _resolve_device(device)
-    _autocast(dev, amp)  # validate early
+    dev = resolve_device(device)
+    autocast_context(dev, amp)  # validate early
     tile_overlap = _check_tiling(tile_size, tile_overlap)
     reduced_size(long_img.shape[0], long_img.shape[1], deblur_size, deblur_scale)
-    net = _as_model(model, dev)
+    net = as_model(model, dev)
     was_training = net.training
     net.to(dev).eval()
     try:

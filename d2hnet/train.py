@@ -337,7 +337,7 @@ class Trainer:
         import isp_sim.torch as ist
 
         from .data.noise import pair_isos, release_profile
-        from isp_sim.degrade import sample_wb
+        from isp_sim import sample_wb
 
         s = self.settings
         prof = self.profile if s.recipe == "paper" else release_profile(self.profile)

@@ -66,14 +66,14 @@ def evaluate(model, val: ValDataset | str | os.PathLike, *, phase: int = 2, scal
              ) -> dict[str, dict[str, Any]]:
     """``{split: {"psnr", "ssim", "n", "protocol", "deblur"}}`` of ``model`` (a D2HNet or a checkpoint path) on
     ``val`` (module docstring)."""
-    from .infer import _autocast, _as_model, _resolve_device, describe_deblur, restore
+    from .infer import autocast_context, as_model, resolve_device, describe_deblur, restore
 
     check_protocol(protocol)
     dsize, dscale = resolve_deblur(protocol, deblur_size, deblur_scale)
     deblur_info = f"x{1 / scale:g} (phase 1)" if phase == 1 else None
 
-    dev = _resolve_device(device)
-    net = _as_model(model, dev)
+    dev = resolve_device(device)
+    net = as_model(model, dev)
     was = net.training
     net.to(dev).eval()
     rows = []
@@ -85,7 +85,7 @@ def evaluate(model, val: ValDataset | str | os.PathLike, *, phase: int = 2, scal
     try:
         for _name, split, long, short, gt in items:
             if phase == 1:
-                with _autocast(dev, amp):
+                with autocast_context(dev, amp):
                     out = net.deblurnet(_down(long, scale).to(dev), _down(short, scale).to(dev))
                 out = out.float().cpu()
                 ref = _down(gt, scale)

@@ -60,6 +60,17 @@ def channel_map(pattern: str) -> np.ndarray:
     return out
 
 
+def channel_sites(pattern: str) -> list[tuple[int, int]]:
+    """The inverse of :func:`channel_map`: ``[(row, col)]`` of the 2x2 cell for R, Gr, Gb, B, in that order
+    (``mosaic[i::2, j::2]`` is that channel's plane)."""
+    cm = channel_map(pattern)
+    out: list = [None] * 4
+    for i in range(2):
+        for j in range(2):
+            out[int(cm[i, j])] = (i, j)
+    return out
+
+
 def rgb_map(pattern: str) -> np.ndarray:
     """2x2 ``int64`` array: the RGB plane (0, 1, 2) each cell of the pattern samples.
 

@@ -56,7 +56,7 @@ def _outputs(a) -> list[tuple[str, Path]]:
 
 
 def _cmd_degrade(a) -> int:
-    from .degrade import degrade
+    from .degradation import degrade
     from .imageio import read_rgb, write_image
     from .pipeline import ISPSettings
     from .profile import load_profile

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._seed import seed_sequence
-from .degrade import sample_wb, degrade
+from .degradation import sample_wb, degrade
 from .imageio import read_rgb, sample_image_path, write_image
 from .pipeline import D2HNET_WB_RANGE
 from .profile import load_profile

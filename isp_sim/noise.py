@@ -241,10 +241,10 @@ def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB",
         key = key_from_seed(seed)
     key = check_key(key)
     src = raw_clean if raw_clean.dtype in (np.float32, np.float64) else raw_clean.astype(np.float64)
-    return _add_noise(np.ascontiguousarray(src), params, cmap, key)
+    return add_noise_checked(np.ascontiguousarray(src), params, cmap, key)
 
 
-def _add_noise(src: np.ndarray, params: NoiseParams, cmap: np.ndarray, key: int) -> np.ndarray:
+def add_noise_checked(src: np.ndarray, params: NoiseParams, cmap: np.ndarray, key: int) -> np.ndarray:
     """:func:`add_noise` on checked arguments (contiguous float mosaic, 2x2 channel map, int key)."""
     k_shot, k_read, k_row = noise_keys(key)
     rows = _row_offsets(src.shape[0], params.row_std, k_row)

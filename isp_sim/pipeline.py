@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _isp_kernels as K
 from .cfa import channel_map, check_pattern, rgb_map
-from .demosaic import _ALIASES as _DEMOSAIC_ALIASES
+from .demosaic import DEMOSAIC_ALIASES as _DEMOSAIC_ALIASES
 from .demosaic import DEMOSAICING_METHODS, demosaic
 from .errors import InputError, InputTypeError
 from .tone import TRANSFERS
@@ -176,10 +176,10 @@ def unprocess(img: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (
     float32 (H, W) mosaic, or (H, W, 3) when ``mosaic=False``.
     """
     black, scale = _levels(black_level, white_level)
-    return _unprocess(as_srgb(img), check_pattern(pattern), check_wb(wb), settings, black, scale, mosaic)
+    return unprocess_checked(as_srgb(img), check_pattern(pattern), check_wb(wb), settings, black, scale, mosaic)
 
 
-def _unprocess(x, pattern, g, settings, black, scale, mosaic=True):
+def unprocess_checked(x, pattern, g, settings, black, scale, mosaic=True):
     """:func:`unprocess` on checked arguments (float32 image, canonical pattern, (3,) gains, (4,) levels)."""
     _, m_inv, use = settings._ccm_arrays()
     lut = settings._luts()[0]
@@ -211,10 +211,10 @@ def process(raw: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (1.
         raise InputError(f"raw must be at least 2x2 pixels, got {raw.shape}")
     black, scale = _levels(black_level, white_level)
     src = raw if raw.dtype in (np.float32, np.float64, np.uint16) else raw.astype(np.float64)
-    return _process(np.ascontiguousarray(src), check_pattern(pattern), check_wb(wb), settings, black, scale)
+    return process_checked(np.ascontiguousarray(src), check_pattern(pattern), check_wb(wb), settings, black, scale)
 
 
-def _process(raw, pattern, g, settings, black, scale):
+def process_checked(raw, pattern, g, settings, black, scale):
     """:func:`process` on checked arguments (contiguous uint16/float32/float64 raw)."""
     src = raw
     if raw.ndim == 3:

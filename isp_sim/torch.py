@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .cfa import channel_map, check_pattern, rgb_map
-from .degrade import DegradeParams, _noise_params, _seed_record, sample_wb
+from .degradation import DegradeParams, noise_params_for, sample_wb, seed_record
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
 from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, check_wb
@@ -504,11 +504,11 @@ def degrade(img: torch.Tensor, profile, *, iso=None, k: float | None = None, wb=
             ss_par, ss_noise = ss.spawn(2)
             rng = np.random.default_rng(ss_par)
             it = float(per_iso[i]) if per_iso is not None else iso
-            noise = _noise_params(prof, rng, it, k, read_law, extrapolate)
+            noise = noise_params_for(prof, rng, it, k, read_law, extrapolate)
             gains = wbs[i] if wbs is not None else tuple(sample_wb(rng, wb_range).tolist())
             key = int(ss_noise.generate_state(1, dtype=np.uint64)[0])
             plist.append(DegradeParams(noise=noise, wb=gains, settings=settings, pattern=pattern, noise_key=key,
-                                       profile=prof.name, seed=_seed_record(ss)))
+                                       profile=prof.name, seed=seed_record(ss)))
     groups: dict = {}
     for i, p in enumerate(plist):
         groups.setdefault((p.pattern, p.settings), []).append(i)

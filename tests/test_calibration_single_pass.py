@@ -12,7 +12,8 @@ import pytest
 import calibration.rawio as rawio
 from calibration import calibrate
 from calibration.discovery import FrameCache, _summary
-from calibration.estimators import DarkAccumulator, _planes, flat_pair_tiles
+from calibration.estimators import DarkAccumulator, flat_pair_tiles
+from isp_sim.cfa import channel_sites
 from calibration.rawio import RawFrame
 from calibration.simulate import simulate_capture
 
@@ -63,7 +64,7 @@ def test_cache_fallback_gives_the_same_profile(session, monkeypatch, tmp_path):
 
 def _numpy_dark(frames, pattern, black, remove_dsnu=True, per_frame=None, seed=0):
     """The two-pass NumPy dark statistics the kernels replaced: residual sums of squares, row means, samples."""
-    planes = _planes(pattern)
+    planes = channel_sites(pattern)
     mean = np.mean(np.stack(frames).astype(np.float64), axis=0)
     if not remove_dsnu:
         cm = [mean[i::2, j::2].mean() for i, j in planes]
@@ -120,7 +121,7 @@ def test_flat_tiles_and_summary_equal_numpy():
     a[6, 8] = 1023  # R plane (RGGB), inside the first tile
     black = np.full(4, 64.0)
     pt = flat_pair_tiles(a, b, "RGGB", black, 1023, tile=8)
-    for c, (i, j) in enumerate(_planes("RGGB")):
+    for c, (i, j) in enumerate(channel_sites("RGGB")):
         pa, pb = a[i::2, j::2].astype(np.float64), b[i::2, j::2].astype(np.float64)
         t = pt.n ** 0.5
         t = int(t)
@@ -137,7 +138,7 @@ def test_flat_tiles_and_summary_equal_numpy():
     fr.data, fr.pattern, fr.black_level, fr.white_level = a, "RGGB", black, 1023
     means, noise, sat, digest, const = _summary(fr)
     ref_noise = []
-    for c, (i, j) in enumerate(_planes("RGGB")):
+    for c, (i, j) in enumerate(channel_sites("RGGB")):
         p = a[i::2, j::2]
         assert means[c] == pytest.approx(p.mean() - 64, rel=1e-13)
         ref_noise.append(np.std(np.diff(p[::4, :].astype(np.float64), axis=1)) / math.sqrt(2))

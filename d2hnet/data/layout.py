@@ -31,12 +31,13 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["LONG_SUFFIXES", "LAYOUTS", "TupleRecord", "scan_d2_dataset", "scan_generic", "scan_dataset"]
+__all__ = ["LONG_SUFFIXES", "LAYOUTS", "IMAGE_SUFFIXES", "TupleRecord", "scan_d2_dataset", "scan_generic", "scan_dataset"]
 
 #: Long-exposure suffixes of D2-Dataset, shortest to longest exposure.
 LONG_SUFFIXES = ("long2", "long4", "long6", "long8")
 LAYOUTS = ("auto", "d2", "generic")
-_EXTS = (".png", ".tif", ".tiff")
+#: Image files a dataset folder is read for.
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 _SPLITS = ("day", "night")
 _D2_RE = re.compile(r"^(?P<name>.+)_(?P<suffix>long2|long4|long6|long8|long_last|short)$")
 
@@ -80,7 +81,7 @@ def _check_root(root: str | os.PathLike) -> Path:
 
 def _images(folder: Path, recursive: bool) -> list[Path]:
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(f for f in it if f.is_file() and f.suffix.lower() in _EXTS)
+    return sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def scan_d2_dataset(root: str | os.PathLike) -> list[TupleRecord]:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 import isp_sim
-from isp_sim.degrade import sample_wb
+from isp_sim import sample_wb
 from isp_sim.pipeline import D2HNET_WB_RANGE
 
 from ..errors import InputError

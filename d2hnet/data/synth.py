@@ -40,7 +40,7 @@ import numpy as np
 from isp_sim.imageio import read_rgb, write_image
 
 from ..errors import InputError, IspSimError
-from .layout import LONG_SUFFIXES, _EXTS
+from .layout import LONG_SUFFIXES, IMAGE_SUFFIXES
 
 __all__ = ["DEFAULT_LONG_MS", "DEFAULT_GAP_MS", "shake_trajectory", "render_tuple_from_still", "synth_from_frames",
            "synth_from_stills", "tuple_from_frames"]
@@ -101,7 +101,7 @@ def synth_from_frames(frames_dir: str | os.PathLike, out_dir: str | os.PathLike,
         raise InputError(f"fps must be positive, got {fps}")
     if len(long_ms) != len(LONG_SUFFIXES):
         raise InputError(f"long_ms needs {len(LONG_SUFFIXES)} values (for {LONG_SUFFIXES}), got {list(long_ms)}")
-    files = sorted((f for f in src.iterdir() if f.suffix.lower() in _EXTS), key=_natural_key)
+    files = sorted((f for f in src.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
     lf = [_n_frames(ms, fps) for ms in long_ms]
     if len(set(lf)) < len(lf):
         raise InputError(f"at {fps} fps the long exposures {list(long_ms)} ms give equal frame counts {lf}; "
@@ -174,7 +174,7 @@ def _still_files(stills: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
     if isinstance(stills, (str, os.PathLike)):
         p = Path(stills)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in _EXTS)
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         elif p.is_file():
             files = [p]
         else:

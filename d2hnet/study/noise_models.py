@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import isp_sim
-from isp_sim.degrade import DegradeParams, sample_wb
+from isp_sim import DegradeParams, sample_wb
 from isp_sim.params import NoiseParams
 from isp_sim.pipeline import D2HNET
 
@@ -203,7 +203,7 @@ def degrade_pair(long: np.ndarray, short: np.ndarray, model: NoiseModel, rng: np
 
     Returns ``(long, short, info)``; ``info`` has the ISOs/K of both frames,
     the WB gains and, with ``keep_raw``, the short frame's
-    :class:`~isp_sim.degrade.DegradeResult` (raw mosaic and parameters).
+    :class:`~isp_sim.DegradeResult` (raw mosaic and parameters).
     """
     pl, ps = model.pair_params(rng)
     wb = tuple(float(g) for g in sample_wb(rng))

@@ -47,7 +47,9 @@ DEMOSAICING_METHODS: dict[str, Callable[..., np.ndarray]] = {
     "menon2007": demosaicing_CFA_Bayer_Menon2007,
 }
 
-_ALIASES = {"malvar": "malvar2004", "menon": "menon2007"}
+#: Accepted aliases of method names (any letter case).
+DEMOSAIC_ALIASES = {"malvar": "malvar2004", "menon": "menon2007"}
+_ALIASES = DEMOSAIC_ALIASES
 
 
 def demosaic(CFA, pattern: str = "RGGB", method: str = "menon2007", **kwargs) -> np.ndarray:

@@ -25,9 +25,9 @@ import numpy as np
 from ._seed import seed_sequence
 from .cfa import channel_map, check_pattern
 from .errors import InputError, InputTypeError
-from .noise import _add_noise, add_noise
+from .noise import add_noise, add_noise_checked
 from .params import NoiseParams
-from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, _process, _unprocess, as_srgb, check_wb
+from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, as_srgb, check_wb, process_checked, unprocess_checked
 from .profile import NoiseProfile, load_profile
 
 PARAMS_FORMAT = "isp_sim.degrade_params"
@@ -103,12 +103,12 @@ class DegradeResult:
         return dng, side
 
 
-def _seed_record(ss: np.random.SeedSequence):
+def seed_record(ss: np.random.SeedSequence):
     ent = ss.entropy
     return {"entropy": int(ent) if np.isscalar(ent) else [int(e) for e in ent], "spawn_key": list(ss.spawn_key)}
 
 
-def _noise_params(profile: NoiseProfile, rng, iso, k, read_law, extrapolate) -> NoiseParams:
+def noise_params_for(profile: NoiseProfile, rng, iso, k, read_law, extrapolate) -> NoiseParams:
     if iso is not None and k is not None:
         raise InputError("give either iso or k, not both")
     if iso is not None:
@@ -141,12 +141,12 @@ def _one(x: np.ndarray, p: DegradeParams):
     n = p.noise
     g = np.asarray(p.wb, dtype=np.float64)
     scale = n.white_level - n.black_level
-    clean = _unprocess(x, p.pattern, g, p.settings, n.black_level, scale)
+    clean = unprocess_checked(x, p.pattern, g, p.settings, n.black_level, scale)
     if p.settings.ccm is not None:  # only an inverse CCM can push the clean signal below black
         raw = add_noise(clean, n, p.pattern, key=p.noise_key)
     else:
-        raw = _add_noise(clean, n, channel_map(p.pattern), p.noise_key)
-    img = _process(raw, p.pattern, g, p.settings, n.black_level, scale)
+        raw = add_noise_checked(clean, n, channel_map(p.pattern), p.noise_key)
+    img = process_checked(raw, p.pattern, g, p.settings, n.black_level, scale)
     return img, raw, clean
 
 
@@ -208,11 +208,11 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str, *, iso=None, k: float 
         for ss in children:
             ss_par, ss_noise = ss.spawn(2)
             rng = np.random.default_rng(ss_par)
-            noise = _noise_params(profile, rng, iso, k, read_law, extrapolate)
+            noise = noise_params_for(profile, rng, iso, k, read_law, extrapolate)
             gains = fixed_wb if fixed_wb is not None else tuple(sample_wb(rng, wb_range).tolist())
             key = int(ss_noise.generate_state(1, dtype=np.uint64)[0])
             plist.append(DegradeParams(noise=noise, wb=gains, settings=settings, pattern=pattern, noise_key=key,
-                                       profile=profile.name, seed=_seed_record(ss)))
+                                       profile=profile.name, seed=seed_record(ss)))
     outs = [_one(np.ascontiguousarray(xs[i]), plist[i]) for i in range(n)]
     if not batch:
         img_o, raw, clean = outs[0]
