@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from isp_sim.params import dng_noise_profile, tukey_lambda_std
-from isp_sim.profile import NoiseProfile
+from isp_sim.profile import NoiseProfile, profile_dict
 
 from . import crossiso
 from .discovery import CLASSIFY_RULE, FrameCache, Session, iter_frames, pair_flats, progress_bar, scan
@@ -519,8 +519,7 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
         except ValueError:
             rel.append(str(p))
     camera = f0.camera or "unknown camera"
-    d = {
-        "format": "isp_sim.noise_profile", "version": 1,
+    d = profile_dict(**{
         "name": name or _snake(f0.camera or root.name),
         "description": f"{camera}: noise calibrated from {len(used)} raw frames by calibration.calibrate"
                        + (" (partly without a lab: " + ", ".join(sorted({e.method for e in lab_free})) + ")"
@@ -541,7 +540,7 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
                        "dng_noise_profile": "per ISO in points[].quality: (S, O) for R, G, B with S = K/(W-B), "
                                             "O = (read_std^2 + row_std^2 + 1/12)/(W-B)^2; Gr and Gb merged by "
                                             "averaging their S and O"},
-    }
+    })
     return d, cross
 
 

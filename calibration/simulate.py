@@ -40,7 +40,7 @@ from isp_sim.cfa import channel_index_image, check_pattern
 from isp_sim.dng import write_dng
 from isp_sim.noise import add_noise
 from isp_sim.params import NoiseParams, tukey_lambda_std
-from isp_sim.profile import NoiseProfile, load_profile
+from isp_sim.profile import NoiseProfile, load_profile, profile_dict
 
 from .errors import CalibrationError
 
@@ -94,12 +94,12 @@ def loglinear_profile(name: str = "synthetic", *, isos=(100, 200, 400, 800, 1600
                                 "k_of": "mean"}
     if row_fit is not None:
         models["row_std"] = {"slope": row_fit[0], "bias": row_fit[1], "sigma_residual": 0.0, "k_of": "mean"}
-    d = {"format": "isp_sim.noise_profile", "version": 1, "name": name,
-         "description": "synthetic sensor with exact log-linear noise laws (calibration.simulate.loglinear_profile)",
-         "sensor": {"camera": camera, "pattern": pattern, "bit_depth": bit_depth, "white_level": white,
-                    "black_level": [float(black)] * 4},
-         "index": "iso", "iso_range": [pts[0]["iso"], pts[-1]["iso"]], "k_range": kms, "default_read_law": read_law,
-         "points": pts, "models": models, "provenance": {"source": "calibration.simulate.loglinear_profile"}}
+    d = profile_dict(name=name,
+                     description="synthetic sensor with exact log-linear noise laws (calibration.simulate.loglinear_profile)",
+                     sensor={"camera": camera, "pattern": pattern, "bit_depth": bit_depth, "white_level": white,
+                             "black_level": [float(black)] * 4},
+                     index="iso", iso_range=[pts[0]["iso"], pts[-1]["iso"]], k_range=kms, default_read_law=read_law,
+                     points=pts, models=models, provenance={"source": "calibration.simulate.loglinear_profile"})
     return NoiseProfile.from_dict(d)
 
 

@@ -46,6 +46,19 @@ from .params import GAUSSIAN_TUKEY_LAMBDA, READ_LAWS, NoiseParams, tukey_lambda_
 
 FORMAT = "isp_sim.noise_profile"
 VERSION = 1
+
+
+def profile_dict(*, name: str, description: str, sensor: dict, index: str, points: list, models: dict,
+                 provenance: dict, iso_range: list | None = None, k_range: list | None = None,
+                 default_read_law: str = "tukey_lambda") -> dict:
+    """The one writer of the profile format: a profile dict of this format and version, fields in their order.
+
+    Every producer (``calibration.calibrate``, ``calibration.simulate``, ``tools/make_bundled_profiles.py``)
+    builds its profile here; :meth:`NoiseProfile.from_dict` validates it.
+    """
+    return {"format": FORMAT, "version": VERSION, "name": name, "description": description, "sensor": sensor,
+            "index": index, "iso_range": iso_range, "k_range": k_range, "default_read_law": default_read_law,
+            "points": points, "models": models, "provenance": provenance}
 BUNDLED = ("mi_note10", "sony_a7s2", "nikon_d850", "canon_eos70d", "canon_eos700d", "canon_eos5d4")
 
 

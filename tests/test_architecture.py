@@ -47,3 +47,28 @@ def test_no_module_imports_another_modules_private_names():
                         if a.name.startswith("_") and not ((target / f"{a.name}.py").exists() or (target / a.name).is_dir()):
                             bad.append(f"{f.relative_to(ROOT)}:{node.lineno} imports {a.name} from {node.module}")
     assert not bad, "\n".join(bad)
+
+
+def test_one_writer_for_the_profile_format():
+    """Only isp_sim spells the profile format; every bundled profile is what tools/make_bundled_profiles.py
+    builds through isp_sim.profile.profile_dict (equal in content)."""
+    import importlib.util
+
+    spelled = [str(f.relative_to(ROOT)) for pkg in ("calibration", "d2hnet", "tools")
+               for f in sorted((ROOT / pkg).rglob("*.py")) if "isp_sim.noise_profile" in f.read_text()]
+    assert not spelled, spelled
+    spec = importlib.util.spec_from_file_location("mbp", ROOT / "tools" / "make_bundled_profiles.py")
+    mbp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mbp)
+    from isp_sim import NoiseProfile, load_profile
+
+    def same(d, name):
+        return json.loads(json.dumps(NoiseProfile.from_dict(d).to_dict())) == \
+            json.loads(json.dumps(load_profile(name).to_dict()))
+
+    assert same(mbp.mi_note10(), "mi_note10")
+    eld_src = ROOT.parent / "shared" / "reference" / "eld_camera_params.json"
+    if eld_src.exists():  # the ELD source table sits beside the repository (../shared), not in it
+        cams = json.loads(eld_src.read_text())["cameras"]
+        for name in mbp.ELD:
+            assert same(mbp.eld(name, cams), name), name

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from isp_sim.params import tukey_lambda_std
+from isp_sim.profile import profile_dict
 
 OUT = Path(__file__).resolve().parent.parent / "isp_sim" / "profiles"
 
@@ -63,8 +64,8 @@ def mi_note10() -> dict:
                     "read_lambda": [lam] * 4, "read_scale": [s] * 4, "read_std": [std] * 4, "row_std": 0.0,
                     "bias": [0.0] * 4})
     kmean = [math.exp(np.mean(np.log(p["K"]))) for p in (pts[0], pts[-1])]
-    return {
-        "format": "isp_sim.noise_profile", "version": 1, "name": "mi_note10",
+    return profile_dict(**{
+        "name": "mi_note10",
         "description": "Xiaomi Mi Note 10 main camera as calibrated for D2HNet (ECCV 2022): published release constants.",
         "sensor": {"camera": "Xiaomi Mi Note 10", "pattern": "RGGB", "bit_depth": 10, "white_level": 1023,
                    "black_level": [64.0] * 4, "width": 4624, "height": 3472,
@@ -80,7 +81,7 @@ def mi_note10() -> dict:
                             "ISO 800-999 extrapolates the published quadratic (release range 1000-12800)"],
             "tool": "tools/make_bundled_profiles.py",
         },
-    }
+    })
 
 
 def eld(name: str, cams: dict) -> dict:
@@ -89,8 +90,8 @@ def eld(name: str, cams: dict) -> dict:
     # ELD packs colour bias as R, G1, B, G2 (rawpy raw_pattern codes); ours is R, Gr, Gb, B
     biases = [[row[0], row[1], row[3], row[2]] for row in c["color_bias"]]
     fit = lambda f: {"slope": f["slope"], "bias": f["bias"], "sigma_residual": f["sigma_residual"], "k_of": "mean"}
-    return {
-        "format": "isp_sim.noise_profile", "version": 1, "name": name,
+    return profile_dict(**{
+        "name": name,
         "description": f"{camera}: ELD (Wei et al., CVPR 2020) published noise parameters, K-indexed.",
         "sensor": {"camera": camera, "pattern": "RGGB", "bit_depth": 14, "white_level": 16383,
                    "black_level": [float(black)] * 4, "width": None, "height": None,
@@ -104,7 +105,7 @@ def eld(name: str, cams: dict) -> dict:
                    "read_lambdas": c["tukey_lambda_shapes"], "biases": biases},
         "provenance": {"source": f"ELD release camera_params ({key}), Wei et al., CVPR 2020 (MIT licence)",
                        "tool": "tools/make_bundled_profiles.py"},
-    }
+    })
 
 
 def main() -> None:
