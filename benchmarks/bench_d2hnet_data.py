@@ -8,7 +8,7 @@ the x2 area downsampling. The tuple is a 1400x1400 upscaled bundled photo
 (8-bit PNGs, as D2-Dataset's).
 
 GPU side: NOT measured (no GPU in this run). The step time is an ESTIMATE
-from the MAC counts in D2HNET_SPEC.md (DeblurNet ~346 GMAC at 512^2,
+from the MAC counts in docs/d2hnet.md (DeblurNet ~346 GMAC at 512^2,
 EnhanceNet ~67 GMAC per 256^2 crop), training = 3x forward, and an assumed
 sustained H100 throughput (``--tflops``, default 250 TFLOP/s bf16, about
 25% of the dense peak; the deformable convs run in float32 and lower it

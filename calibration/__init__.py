@@ -1,6 +1,6 @@
 """Calibrate a camera's sensor noise from its own dark and flat raw frames.
 
-Public API (DESIGN.md, "calibration: public contract"):
+Public API (docs/architecture.md, "Public surfaces"):
 
 * :func:`read_raw` -> :class:`RawFrame`: one raw file (pixels, CFA, levels, ISO, exposure, DNG NoiseProfile).
 * :func:`calibrate` -> :class:`CalibrationResult`: a session folder -> an :class:`isp_sim.NoiseProfile`

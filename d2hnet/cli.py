@@ -1,16 +1,19 @@
-"""``d2hnet`` command line: ``restore``, ``convert-release``, ``info`` (and whatever registers itself later).
+"""``d2hnet`` command line: ``restore``, ``convert-release``, ``info``, ``train``, ``validate``, ``synth``,
+``make-val`` and ``study``.
 
 Subcommands are ``(name, add_parser)`` entries in :data:`SUBCOMMANDS`. An
 ``add_parser(subparsers)`` function adds its parser with
 ``subparsers.add_parser(name, ...)`` and sets ``func=<callable(args) -> int>``
-as a default; :func:`main` calls it. Another module adds a subcommand with
-:func:`register_subcommand` (called from this module's import list below,
-never as an import side effect elsewhere), e.g.::
+as a default; :func:`main` calls it. The parsers of other modules are listed
+here through ``_lazy(module, function)``, so their module is imported only
+when the command line is built, e.g. the training commands::
 
-    # d2hnet/train.py
+    # d2hnet/train_cli.py
     def add_train_parser(subparsers): ...
-    # d2hnet/cli.py
-    SUBCOMMANDS.append(("train", _lazy("d2hnet.train", "add_train_parser")))
+    # d2hnet/cli.py, in SUBCOMMANDS
+    ("train", _lazy("d2hnet.train_cli", "add_train_parser")),
+
+:func:`register_subcommand` adds one at run time (plug-ins, tests).
 
 Handlers import torch lazily, so ``d2hnet --help`` is fast and a missing
 PyTorch gives an install hint. Errors of this package print one line

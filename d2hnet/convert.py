@@ -63,7 +63,7 @@ _N_RES = 4  # the release's deblur_res_num, deblur_res_num2, denoise_res_num2 an
 _LEVELS = 5
 
 #: Keys of the release's DenoiseNet_v2 that are never used in its forward, dropped on conversion
-#: (D2HNET_SPEC.md; d2hnet_release_state_dict.json "unused_in_forward"). DeblurNet_v2 drops none.
+#: (docs/d2hnet.md; d2hnet_release_state_dict.json "unused_in_forward"). DeblurNet_v2 drops none.
 RELEASE_DROPPED_KEYS: dict[str, tuple[str, ...]] = {
     "DeblurNet_v2": (),
     "DenoiseNet_v2": (

@@ -1,6 +1,6 @@
 """Restore real long/short photo pairs at full resolution with a trained D2HNet.
 
-Pipeline (D2HNET_SPEC.md, "Inference on real photos", with the release's
+Pipeline (docs/d2hnet.md, "Inference on real photos", with the release's
 defects fixed):
 
 1. DeblurNet runs on an area-downsampled copy of the pair that keeps the

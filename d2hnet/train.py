@@ -9,7 +9,7 @@ in every tensor are cut out; CutNoise applies to the short input and to ``t``;
 L1 against the full-resolution ground truth. Both phases: Adam (betas 0.5,
 0.999), lr 1e-4 / 5e-5, halved every 50 epochs, batch 2 tuples, epoch = one
 pass over the training tuples plus the VarmapSelection extra patches
-(D2HNET_SPEC.md, "Training"). The release's GT sharpening is not applied.
+(docs/d2hnet.md, "Training"). The release's GT sharpening is not applied.
 
 Run folder (``run.out_dir``)::
 

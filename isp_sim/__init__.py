@@ -1,6 +1,6 @@
 """isp_sim: realistic phone-camera degradation (unprocess -> calibrated sensor noise -> forward ISP).
 
-Public API (names fixed by DESIGN.md)::
+Public API (docs/architecture.md)::
 
     load_profile(name_or_path) -> NoiseProfile
     NoiseProfile.at_iso / at_k / sample / save / to_dict / from_dict

@@ -1,6 +1,6 @@
 """Bayer colour filter arrays: pattern names, channel maps, mosaicing.
 
-Conventions (see DESIGN.md):
+Conventions (see docs/conventions.md):
 
 * A Bayer mosaic is a 2-D array ``(H, W)``.
 * Patterns are named in reading order from the top-left 2x2 cell: ``"RGGB"``,

@@ -1,6 +1,6 @@
 """Physically calibrated sensor noise on a Bayer mosaic (numba kernel).
 
-Per CFA channel ``c``, in DN above black (DESIGN.md):
+Per CFA channel ``c``, in DN above black (docs/conventions.md):
 
     D = K_c * Poisson(x_c / K_c) + read_c + row_y + bias_c
 

@@ -1,6 +1,6 @@
 """`NoiseParams`: the sensor-noise parameters of one capture, in DN.
 
-Units and conventions (DESIGN.md):
+Units and conventions (docs/conventions.md):
 
 * ``K``: overall system gain in **DN per electron** (EMVA 1288 / ELD
   convention; grows with ISO). Shot noise variance in DN is ``K * D`` for a

@@ -1,4 +1,4 @@
-"""The one-way flow at run time and the boundaries DESIGN.md states: what each import loads, and no module
+"""The one-way flow at run time and the boundaries docs/architecture.md states: what each import loads, and no module
 reaching into another module's private names."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 No release weights are available: synthetic state_dicts are built from
 d2hnet_release_state_dict.json (every key and shape of the release's two
 networks) with random values, and a functional restatement of the release's
-forward (written from D2HNET_SPEC.md and the release's layer layout, using
+forward (written from docs/d2hnet.md and the release's layer layout, using
 the release's key names directly) checks that the converted networks compute
 what the release computes.
 """

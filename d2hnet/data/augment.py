@@ -1,4 +1,4 @@
-"""Training-time augmentations of D2HNet (D2HNET_SPEC.md, "Data processing", paper Fig. 4).
+"""Training-time augmentations of D2HNet (docs/d2hnet.md, "Data processing", paper Fig. 4).
 
 Each is a function of numpy float32 sRGB images ``(H, W, 3)`` in [0, 1] and a
 :class:`numpy.random.Generator`; each returns new arrays (inputs untouched)

@@ -6,7 +6,7 @@ frame at the end of the long exposure (``long_last``, used by
 VarmapSelection) and the short exposure ``short`` (its first frame, the
 ground truth before noise).
 
-D2-Dataset layout (D2HNET_SPEC.md, "Dataset layout")
+D2-Dataset layout (docs/d2hnet.md, "Dataset layout")
     files ``<video>_<tuple>_<suffix>.png`` anywhere below the root; blur
     patches carry three name tokens (``<video>_<tuple>_<patch>_<suffix>``).
     A ``day`` or ``night`` folder on a file's path sets its split.

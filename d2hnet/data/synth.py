@@ -4,7 +4,7 @@ Both write D2-Dataset-style files ``<name>_<tuple>_<suffix>.png`` (suffixes
 ``long2 long4 long6 long8 long_last short``), readable by
 :func:`d2hnet.data.layout.scan_dataset`. All four long exposures of a tuple
 end on the same frame ``long_last``; a read-out gap follows; ``short`` is the
-first frame after the gap (as D2-Dataset was made, D2HNET_SPEC.md).
+first frame after the gap (as D2-Dataset was made, docs/d2hnet.md).
 
 From video frames (:func:`synth_from_frames`)
     a folder of consecutive frames (any high frame rate; D2-Dataset used 60

@@ -1,4 +1,4 @@
-"""D2HNet networks: DeblurNet, EnhanceNet and their blocks (D2HNET_SPEC.md, "Networks")."""
+"""D2HNet networks: DeblurNet, EnhanceNet and their blocks (docs/d2hnet.md, "Networks")."""
 
 from __future__ import annotations
 

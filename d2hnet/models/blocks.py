@@ -2,7 +2,7 @@
 
 All convolutions are 3x3 with zero padding 1 unless said otherwise; the
 activation is LeakyReLU with slope 0.2; there is no normalisation layer
-(D2HNET_SPEC.md, "Networks"). Tensors are ``(N, C, H, W)``.
+(docs/d2hnet.md, "Networks"). Tensors are ``(N, C, H, W)``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DeblurNet: the first, low-resolution stage of D2HNet (D2HNET_SPEC.md, "DeblurNet").
+"""DeblurNet: the first, low-resolution stage of D2HNet (docs/d2hnet.md, "DeblurNet").
 
 It restores the structure of the blurry long exposure with help from the
 noisy short one, in a Haar-wavelet U-shape::
