@@ -32,7 +32,9 @@ row noise) and no row noise or bias is modelled; the calibration says so in the 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -132,8 +134,9 @@ def _robust_fit(cols: list, var: np.ndarray, nu: int, offset: np.ndarray | float
     return coef, np.sqrt(np.maximum(np.diag(cov), 0.0)), keep
 
 
-def burst_estimate(frames: list[np.ndarray], pattern: str, black, white: float, *, bias=None, tile: int = 16,
-                   tile_dark: int = 4, files=()) -> LabFreeEstimate:
+def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[float] | np.ndarray, white: float, *,
+                   bias: Sequence[float] | np.ndarray | None = None, tile: int = 16, tile_dark: int = 4,
+                   files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
     """``K`` and the dark variance per channel from a static burst (module docstring).
 
     ``K`` from ``tile``-pixel tiles (large tiles: the slope is steady); the dark variance from ``tile_dark``-pixel
@@ -177,8 +180,9 @@ def _residual(plane: np.ndarray) -> np.ndarray:
     return plane - 0.25 * ((q[:-2, 1:-1] + q[2:, 1:-1]) + (q[1:-1, :-2] + q[1:-1, 2:]))
 
 
-def single_estimate(frame: np.ndarray, pattern: str, black, white: float, *, bias=None, tile: int = 8,
-                    max_fraction: float = 0.5, files=()) -> LabFreeEstimate:
+def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np.ndarray, white: float, *,
+                    bias: Sequence[float] | np.ndarray | None = None, tile: int = 8, max_fraction: float = 0.5,
+                    files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
     """``K`` and the dark variance per channel from one frame of any scene (module docstring)."""
     black = np.asarray(black, np.float64)
     off = black + (np.zeros(4) if bias is None else np.asarray(bias, np.float64))
@@ -217,7 +221,8 @@ def single_estimate(frame: np.ndarray, pattern: str, black, white: float, *, bia
                             "PRNU^2 x signal; signals above 50% of saturation not used)"], pts)
 
 
-def tag_estimate(noise_profile, black, white: float, *, files=()) -> LabFreeEstimate:
+def tag_estimate(noise_profile: Sequence[Sequence[float]], black: Sequence[float] | np.ndarray, white: float, *,
+                 files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
     """``K`` and the dark variance from a DNG NoiseProfile: one ``(S, O)`` pair for all planes or one per R, G, B
     plane (Gr and Gb share G's)."""
     pairs = [tuple(map(float, p)) for p in noise_profile]

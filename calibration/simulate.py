@@ -33,6 +33,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -64,10 +65,11 @@ class SimulatedSession:
         return sorted(self.truth)
 
 
-def loglinear_profile(name: str = "synthetic", *, isos=(100, 200, 400, 800, 1600, 3200), k_per_iso: float = 1e-3,
-                      read_fit=(0.85, 0.4), row_fit=(0.85, -1.6), read_lambda: float = 0.1, read_law: str = "tukey_lambda",
-                      pattern: str = "RGGB", bit_depth: int = 10, black: float = 64.0, bias=(0.3, -0.2, 0.1, 0.4),
-                      channel_k=(1.0, 1.0, 1.0, 1.0), camera: str = "isp_sim synthetic") -> NoiseProfile:
+def loglinear_profile(name: str = "synthetic", *, isos: Sequence[float] = (100, 200, 400, 800, 1600, 3200),
+                      k_per_iso: float = 1e-3,
+                      read_fit: tuple[float, float] = (0.85, 0.4), row_fit: tuple[float, float] | None = (0.85, -1.6), read_lambda: float = 0.1, read_law: str = "tukey_lambda",
+                      pattern: str = "RGGB", bit_depth: int = 10, black: float = 64.0, bias: Sequence[float] = (0.3, -0.2, 0.1, 0.4),
+                      channel_k: Sequence[float] = (1.0, 1.0, 1.0, 1.0), camera: str = "isp_sim synthetic") -> NoiseProfile:
     """An ISO-indexed profile from exact laws: K = k_per_iso * ISO * channel_k (DN/e-),
     ln(read_std) = read_fit[0] ln K + read_fit[1], ln(row_std) = row_fit[0] ln K + row_fit[1]
     (K the geometric mean over channels; ``row_fit=None`` for no row noise).
@@ -114,8 +116,8 @@ def _iso_tag(iso: float) -> str:
     return f"{int(round(iso))}"
 
 
-def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | os.PathLike, *, isos=None,
-                     n_dark: int = 16, n_flat_pairs: int = 4, flat_levels=None, size: tuple[int, int] = (256, 256),
+def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | os.PathLike, *, isos: Sequence[float] | None = None,
+                     n_dark: int = 16, n_flat_pairs: int = 4, flat_levels: Sequence[float] | None = None, size: tuple[int, int] = (256, 256),
                      seed: int = 0, prnu: float = 0.01, dsnu: float = 0.5, vignetting: float = 0.25,
                      layout: str = "split", iso_location: str = "exif", write_noise_profile: bool = True,
                      dark_exposure: float = 0.01, make: str = "isp_sim", model: str = "Simulated sensor",

@@ -49,7 +49,7 @@ _NETS = ("deblurnet", "enhancenet")
 _NET_NAMES = {"deblurnet": "DeblurNet", "enhancenet": "EnhanceNet"}
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file next to ``path``, then ``os.replace`` it into place."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def _list(keys: list[str], n: int = 6) -> str:
     return f"{shown}{', ...' if len(keys) > n else ''} ({len(keys)} in all)"
 
 
-def check_state_dict(sd: Any, model: torch.nn.Module, what: str) -> None:
+def check_state_dict(sd: object, model: torch.nn.Module, what: str) -> None:
     """Check ``sd`` has exactly ``model``'s keys, shapes and floating dtypes; raise a :class:`CheckpointError` listing every mismatch."""
     if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError(f"{what}: expected a dict of tensors (a state_dict), got {type(sd).__name__}")
@@ -188,7 +188,7 @@ def _cfg_str(model: torch.nn.Module) -> str:
     return ", ".join(f"{k}={v}" for k, v in cfg.items())
 
 
-def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint file and check its format, version and config (not yet its weights).
 
     Returns the raw dict with ``config`` replaced by the validated full config.

@@ -49,9 +49,11 @@ class CheckpointPolicy:
             self.index = json.loads(p.read_text())
 
     def state_path(self, epoch: int) -> Path:
+        """Where epoch ``epoch``'s resume state is kept."""
         return self.hist / f"state_e{epoch:04d}.pt"
 
     def model_path(self, epoch: int) -> Path:
+        """Where epoch ``epoch``'s model checkpoint is kept."""
         return self.hist / f"model_e{epoch:04d}.pt"
 
     def _write_index(self) -> None:

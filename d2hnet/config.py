@@ -144,7 +144,7 @@ def _check_phase(name: str, p: dict) -> None:
         _str(k + "deblur_checkpoint", p["deblur_checkpoint"])
 
 
-def validate_config(raw: Any, base_dir: str | os.PathLike = ".", *, check_paths: bool = True) -> dict[str, Any]:
+def validate_config(raw: object, base_dir: str | os.PathLike = ".", *, check_paths: bool = True) -> dict[str, Any]:
     """Check a config dict; return a full copy with defaults filled in and paths made absolute.
 
     ``base_dir``: folder that relative paths are relative to. ``check_paths``:

@@ -30,12 +30,15 @@ tensors (computed in float64) and return Python floats (mean over a batch).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import torch
 
 from .errors import InputError
+
+#: What the metrics accept: numpy (H, W, 3) / (N, H, W, 3) or torch (3, H, W) / (N, 3, H, W).
+ImageLike = Union[np.ndarray, torch.Tensor]
 
 __all__ = ["PROTOCOLS", "psnr", "ssim", "score", "check_protocol"]
 
@@ -43,6 +46,7 @@ PROTOCOLS = ("standard", "paper")
 
 
 def check_protocol(protocol: str) -> str:
+    """``protocol`` when it is one of :data:`PROTOCOLS`, else :class:`~d2hnet.errors.InputError` naming them."""
     if protocol not in PROTOCOLS:
         raise InputError(f"metric protocol {protocol!r} is not one of {list(PROTOCOLS)} (see d2hnet.metrics)")
     return protocol
@@ -76,7 +80,7 @@ def _pair(a: Any, b: Any, protocol: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def psnr(img: Any, ref: Any, *, protocol: str = "standard") -> float:
+def psnr(img: ImageLike, ref: ImageLike, *, protocol: str = "standard") -> float:
     """PSNR in dB of ``img`` against ``ref`` (both in [0, 1]); ``inf`` when identical. Mean over a batch."""
     x, y = _pair(img, ref, protocol)
     vals = []
@@ -101,12 +105,12 @@ def _ssim_one(a: np.ndarray, b: np.ndarray, protocol: str) -> float:
                                        data_range=2.0, channel_axis=-1))
 
 
-def ssim(img: Any, ref: Any, *, protocol: str = "standard") -> float:
+def ssim(img: ImageLike, ref: ImageLike, *, protocol: str = "standard") -> float:
     """Mean SSIM over the RGB channels under ``protocol`` (module docstring); mean over a batch."""
     x, y = _pair(img, ref, protocol)
     return float(np.mean([_ssim_one(a, b, protocol) for a, b in zip(x, y)]))
 
 
-def score(img: Any, ref: Any, *, protocol: str = "standard") -> tuple[float, float]:
+def score(img: ImageLike, ref: ImageLike, *, protocol: str = "standard") -> tuple[float, float]:
     """``(PSNR, SSIM)`` under ``protocol``."""
     return psnr(img, ref, protocol=protocol), ssim(img, ref, protocol=protocol)

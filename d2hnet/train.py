@@ -114,12 +114,15 @@ class EpochSampler(Sampler):
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's permutation next."""
         self.epoch = int(epoch)
 
     def set_start(self, start: int) -> None:
+        """Skip the first ``start`` items of this rank's shard (resume within an epoch)."""
         self.start = int(start)
 
     def indices(self) -> list[int]:
+        """This rank's indices of the current epoch (padded by wrapping to a multiple of the world size)."""
         perm = np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, 0x5A])).permutation(self.n)
         total = math.ceil(self.n / self.world) * self.world
         perm = np.resize(perm, total)
@@ -185,7 +188,8 @@ class Trainer:
     losses of this process.
     """
 
-    def __init__(self, cfg: dict[str, Any], phase: int, *, profile: Any = None, resume: bool = False,
+    def __init__(self, cfg: dict[str, Any], phase: int, *, profile: isp_sim.NoiseProfile | str | os.PathLike | None = None,
+                 resume: bool = False,
                  check_deblur: bool = True, resume_from: str | os.PathLike | None = None) -> None:
         if phase not in (1, 2):
             raise ConfigError(f"phase must be 1 or 2, got {phase!r}")
@@ -672,7 +676,8 @@ class _Logger:
             self.tb.close()
 
 
-def train(config: str | os.PathLike | dict[str, Any], *, profile: Any = None, phases: tuple[int, ...] = (1, 2),
+def train(config: str | os.PathLike | dict[str, Any], *, profile: isp_sim.NoiseProfile | str | os.PathLike | None = None,
+          phases: tuple[int, ...] = (1, 2),
           resume: bool = False, max_steps: int | None = None, resume_from: str | os.PathLike | None = None
           ) -> dict[int, list[float]]:
     """Validate the config (a file path or a dict), then train ``phases`` in order; returns ``{phase: losses}``.

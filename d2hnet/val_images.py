@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .data.dataset import ValDataset
+    from .models.pair import D2HNet
 
 __all__ = ["COLUMNS", "validation_grid"]
 
@@ -30,8 +34,8 @@ def _centre(img: np.ndarray, crop: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def validation_grid(model, val, out_png: str | os.PathLike, *, n: int = 4, crop: int = 256, scale: int = 2,
-                    device: Any = "cpu", title: str = "") -> np.ndarray:
+def validation_grid(model: "D2HNet", val: "ValDataset", out_png: str | os.PathLike, *, n: int = 4, crop: int = 256,
+                    scale: int = 2, device: str | torch.device = "cpu", title: str = "") -> np.ndarray:
     """Write the grid (module docstring) to ``out_png``; return it as a float32 ``(3, H, W)`` array in [0, 1]."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.dataset import ValDataset
+from .models.pair import D2HNet
 from .metrics import check_protocol, score
 
 __all__ = ["evaluate", "evaluate_inputs", "format_results", "resolve_deblur", "val_line"]
@@ -60,7 +61,8 @@ def _down(img: np.ndarray, scale: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, val: ValDataset | str | os.PathLike, *, phase: int = 2, scale: int = 2, device: Any = "cpu",
+def evaluate(model: D2HNet | str | os.PathLike, val: ValDataset | str | os.PathLike, *, phase: int = 2, scale: int = 2,
+             device: str | torch.device | None = "cpu",
              amp: str = "auto", tile_size: int = 1024, max_items: int = 0, progress: bool = False,
              protocol: str = "standard", deblur_size: int | None = None, deblur_scale: float | None = None
              ) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Union
+
+import numpy as _np
+
+#: What every seeded function accepts: an int, a SeedSequence, a Generator, or None (fresh entropy).
+SeedLike = Union[int, _np.random.SeedSequence, _np.random.Generator, None]
+
 import numpy as np
 
 from .errors import InputError, InputTypeError

@@ -200,7 +200,8 @@ def _check_writable_parent(p: Path, flag: str) -> None:
         raise InputError(f"{flag} {p}: folder {q} is not writable")
 
 
-def check_distinct_outputs(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], *, inputs=()) -> None:
+def check_distinct_outputs(pairs: Iterable[tuple[str | os.PathLike, str | os.PathLike]], *,
+                           inputs: Iterable[str | os.PathLike] = ()) -> None:
     """Refuse, before any work, two inputs that would write the same output, or an output that is an input.
 
     ``pairs``: ``(input, output)``. The message names both inputs.

@@ -16,18 +16,19 @@ bit, on any numba thread count.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ._seed import seed_sequence
+from ._seed import SeedLike, seed_sequence
 from .cfa import channel_map, check_pattern
 from .errors import InputError, InputTypeError
 from .noise import add_noise, add_noise_checked
 from .params import NoiseParams
-from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, as_srgb, check_wb, process_checked, unprocess_checked
+from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, WBRange, as_srgb, check_wb, process_checked, unprocess_checked
 from .profile import NoiseProfile, load_profile
 
 PARAMS_FORMAT = "isp_sim.degrade_params"
@@ -54,6 +55,7 @@ class DegradeParams:
         return self.noise.K
 
     def to_dict(self) -> dict:
+        """The record as JSON-able data (:meth:`from_dict` reads it back)."""
         return {"format": PARAMS_FORMAT, "version": 1, "profile": self.profile, "pattern": self.pattern,
                 "noise": self.noise.to_dict(), "wb": list(self.wb), "settings": self.settings.to_dict(),
                 "noise_key": int(self.noise_key), "seed": self.seed}
@@ -88,7 +90,7 @@ class DegradeResult:
     raw_clean: np.ndarray
     params: DegradeParams | list[DegradeParams]
 
-    def save_raw(self, dng_path, params_path=None) -> tuple[Path, Path]:
+    def save_raw(self, dng_path: str | os.PathLike, params_path: str | os.PathLike | None = None) -> tuple[Path, Path]:
         """Write the noisy mosaic as a DNG (ISO, as-shot neutral and DNG NoiseProfile tags set) and
         the params as a JSON sidecar (default: ``<dng stem>_params.json``) that replays it. Single images only."""
         from .dng import write_dng
@@ -124,7 +126,7 @@ def noise_params_for(profile: NoiseProfile, rng, iso, k, read_law, extrapolate) 
     return profile.sample(rng, read_law=read_law)
 
 
-def sample_wb(rng: np.random.Generator, wb_range=D2HNET_WB_RANGE) -> np.ndarray:
+def sample_wb(rng: np.random.Generator, wb_range: WBRange = D2HNET_WB_RANGE) -> np.ndarray:
     """White-balance gains ``(w_r, 1, w_b)`` drawn uniformly from ``wb_range = ((r_lo, r_hi), (b_lo, b_hi))``
     (red first, then blue, from ``rng``); default the D2HNet ranges."""
     try:
@@ -150,9 +152,10 @@ def _one(x: np.ndarray, p: DegradeParams):
     return img, raw, clean
 
 
-def degrade(img: np.ndarray, profile: NoiseProfile | str, *, iso=None, k: float | None = None, wb=None,
-            seed=None, params: DegradeParams | Sequence[DegradeParams] | None = None,
-            settings: ISPSettings = D2HNET, wb_range=D2HNET_WB_RANGE, read_law: str | None = None,
+def degrade(img: np.ndarray, profile: NoiseProfile | str | os.PathLike, *,
+            iso: float | tuple[float, float] | None = None, k: float | None = None,
+            wb: Sequence[float] | None = None, seed: SeedLike = None, params: DegradeParams | Sequence[DegradeParams] | None = None,
+            settings: ISPSettings = D2HNET, wb_range: WBRange = D2HNET_WB_RANGE, read_law: str | None = None,
             extrapolate: bool = False) -> DegradeResult:
     """Turn clean sRGB into a noisy capture of the profile's camera.
 

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _rng
-from ._seed import seed_sequence
+from ._seed import SeedLike, seed_sequence
 from .cfa import channel_map, check_pattern, per_channel_image
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
@@ -192,7 +192,8 @@ def key_from_seed(seed) -> int:
     return int(seed_sequence(seed).generate_state(1, dtype=np.uint64)[0])
 
 
-def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB", *, seed=None, key: int | None = None) -> np.ndarray:
+def add_noise(raw_clean: np.ndarray, params: NoiseParams, pattern: str = "RGGB", *, seed: SeedLike = None,
+              key: int | None = None) -> np.ndarray:
     """Add sensor noise to a clean Bayer mosaic.
 
     Parameters

@@ -123,7 +123,7 @@ class NoiseParams:
         """Per-channel dark temporal variance in DN^2: read_std^2 + row_std^2 + 1/12 (quantisation)."""
         return self.read_std**2 + self.row_std**2 + 1.0 / 12.0
 
-    def expected_variance(self, mean_above_black) -> np.ndarray:
+    def expected_variance(self, mean_above_black: float | np.ndarray) -> np.ndarray:
         """Var(D) = K * mean + read_std^2 + row_std^2 + 1/12, per channel (away from the clip points)."""
         return self.K * np.asarray(mean_above_black, dtype=np.float64) + self.total_dark_variance
 
@@ -132,6 +132,7 @@ class NoiseParams:
         return dng_noise_profile(self.K, self.total_dark_variance, self.black_level, self.white_level)
 
     def to_dict(self) -> dict:
+        """The parameters as JSON-able data (NaN as None); :meth:`from_dict` reads it back."""
         d = {
             "iso": self.iso,
             "K": self.K.tolist(),

@@ -36,6 +36,9 @@ from .tone import TRANSFERS
 
 _TRANSFER_CODES = {"gamma": 0, "srgb": 1, "linear": 2}
 
+#: White-balance gain ranges ``((r_low, r_high), (b_low, b_high))``.
+WBRange = tuple[tuple[float, float], tuple[float, float]]
+
 #: D2HNet white-balance gain ranges (w_r, w_b; w_g = 1), paper section 4 / release.
 D2HNET_WB_RANGE = ((1.9, 2.4), (1.5, 1.9))
 
@@ -76,6 +79,7 @@ class ISPSettings:
         object.__setattr__(self, "tone_curve", bool(self.tone_curve))
 
     def to_dict(self) -> dict:
+        """The settings as JSON-able data; :meth:`from_dict` reads it back."""
         return {"transfer": self.transfer, "gamma": self.gamma, "tone_curve": self.tone_curve,
                 "ccm": None if self.ccm is None else [list(r) for r in self.ccm], "demosaic": self.demosaic}
 
@@ -158,7 +162,8 @@ def _planes3(per_channel: np.ndarray) -> np.ndarray:
 
 
 def unprocess(img: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (1.0, 1.0, 1.0),
-              settings: ISPSettings = D2HNET, black_level=0.0, white_level=1.0, mosaic: bool = True) -> np.ndarray:
+              settings: ISPSettings = D2HNET, black_level: float | Sequence[float] = 0.0, white_level: float = 1.0,
+              mosaic: bool = True) -> np.ndarray:
     """sRGB -> clean raw in DN (black level included, unclipped).
 
     Parameters
@@ -194,7 +199,7 @@ def unprocess_checked(x, pattern, g, settings, black, scale, mosaic=True):
 
 
 def process(raw: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (1.0, 1.0, 1.0),
-            settings: ISPSettings = D2HNET, black_level=0.0, white_level=1.0) -> np.ndarray:
+            settings: ISPSettings = D2HNET, black_level: float | Sequence[float] = 0.0, white_level: float = 1.0) -> np.ndarray:
     """Forward ISP: raw DN (Bayer ``(H, W)`` or camera RGB ``(H, W, 3)``) -> float32 sRGB ``(H, W, 3)`` in [0, 1].
 
     See the module docstring for the stages. ``raw`` may be uint16 or float (NaN/inf rejected).

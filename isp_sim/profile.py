@@ -36,7 +36,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -342,7 +342,7 @@ class NoiseProfile:
         bias = biases[rng.integers(len(biases))]
         return self._k_params(k, law, lam, None, row, bias, residual=(r_read, r_gauss))
 
-    def table(self, values=None) -> list[NoiseParams]:
+    def table(self, values: Sequence[float] | None = None) -> list[NoiseParams]:
         """NoiseParams at a few ISOs (ISO-indexed) or K values (K-indexed), for display."""
         if self.index == "iso":
             lo, hi = self.iso_range

@@ -28,6 +28,7 @@ Transfer functions are evaluated exactly here (the numba engine uses tables with
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -38,8 +39,8 @@ from .cfa import channel_map, check_pattern, rgb_map
 from .degradation import DegradeParams, noise_params_for, sample_wb, seed_record
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
-from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, check_wb
-from .profile import load_profile
+from .pipeline import D2HNET, D2HNET_WB_RANGE, ISPSettings, WBRange, check_wb
+from .profile import NoiseProfile, load_profile
 
 __all__ = ["unprocess", "add_noise", "process", "demosaic", "degrade", "TorchDegradeResult", "DEMOSAICING_METHODS"]
 
@@ -347,8 +348,9 @@ def _ccm(settings: ISPSettings, device, inverse: bool):
 
 
 @torch.no_grad()
-def unprocess(img: torch.Tensor, *, pattern: str = "RGGB", wb=(1.0, 1.0, 1.0), settings: ISPSettings = D2HNET,
-              black_level=0.0, white_level=1.0) -> torch.Tensor:
+def unprocess(img: torch.Tensor, *, pattern: str = "RGGB", wb: Sequence[float] | np.ndarray = (1.0, 1.0, 1.0),
+              settings: ISPSettings = D2HNET, black_level: float | Sequence[float] | np.ndarray = 0.0,
+              white_level: float | Sequence[float] = 1.0) -> torch.Tensor:
     """sRGB ``(N, 3, H, W)`` -> clean mosaics ``(N, H, W)`` float32 in DN (black included, unclipped).
 
     ``wb``: gains ``(r, b)`` / ``(r, g, b)`` or one row per image; ``black_level`` a number, 4 numbers or
@@ -422,8 +424,9 @@ def add_noise(raw_clean: torch.Tensor, params: NoiseParams | Sequence[NoiseParam
 
 
 @torch.no_grad()
-def process(raw: torch.Tensor, *, pattern: str = "RGGB", wb=(1.0, 1.0, 1.0), settings: ISPSettings = D2HNET,
-            black_level=0.0, white_level=1.0) -> torch.Tensor:
+def process(raw: torch.Tensor, *, pattern: str = "RGGB", wb: Sequence[float] | np.ndarray = (1.0, 1.0, 1.0),
+            settings: ISPSettings = D2HNET, black_level: float | Sequence[float] | np.ndarray = 0.0,
+            white_level: float | Sequence[float] = 1.0) -> torch.Tensor:
     """Forward ISP: mosaics ``(N, H, W)`` in DN -> sRGB ``(N, 3, H, W)`` float32 in [0, 1] (stages of
     :func:`isp_sim.process`)."""
     r = _check_mosaic(raw)
@@ -466,9 +469,11 @@ def _param_seed(generator: torch.Generator | None) -> int:
 
 
 @torch.no_grad()
-def degrade(img: torch.Tensor, profile, *, iso=None, k: float | None = None, wb=None,
+def degrade(img: torch.Tensor, profile: NoiseProfile | str | os.PathLike, *,
+            iso: float | tuple[float, float] | Sequence[float] | None = None, k: float | None = None,
+            wb: Sequence[float] | np.ndarray | None = None,
             generator: torch.Generator | None = None, params: Sequence[DegradeParams] | None = None,
-            settings: ISPSettings = D2HNET, wb_range=D2HNET_WB_RANGE, read_law: str | None = None,
+            settings: ISPSettings = D2HNET, wb_range: WBRange = D2HNET_WB_RANGE, read_law: str | None = None,
             extrapolate: bool = False) -> TorchDegradeResult:
     """Degrade a batch ``(N, 3, H, W)`` of clean sRGB images (arguments as :func:`isp_sim.degrade`).
 

@@ -16,6 +16,8 @@ and whether it fired, so tests can count how often it fires.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..errors import InputError
@@ -31,7 +33,7 @@ def _fires(rng: np.random.Generator, p: float) -> bool:
 
 
 def illumination_adjust(images: list[np.ndarray], rng: np.random.Generator, p: float = 0.3,
-                        gammas=IA_GAMMAS) -> tuple[list[np.ndarray], bool]:
+                        gammas: Sequence[float] = IA_GAMMAS) -> tuple[list[np.ndarray], bool]:
     """IA: with probability ``p`` raise every image in ``images`` to the same random power ``g`` from ``gammas``."""
     fire = _fires(rng, p)
     g = float(gammas[int(rng.integers(len(gammas)))])
@@ -40,8 +42,8 @@ def illumination_adjust(images: list[np.ndarray], rng: np.random.Generator, p: f
     return [np.power(np.maximum(u, 1e-8), g, dtype=np.float32) for u in images], True
 
 
-def color_adjust(short: np.ndarray, rng: np.random.Generator, p: float = 0.5, a_range=(0.3, 0.6),
-                 b_range=(0.001, 0.01)) -> tuple[np.ndarray, bool]:
+def color_adjust(short: np.ndarray, rng: np.random.Generator, p: float = 0.5,
+                 a_range: tuple[float, float] = (0.3, 0.6), b_range: tuple[float, float] = (0.001, 0.01)) -> tuple[np.ndarray, bool]:
     """CA: with probability ``p`` map the (clean) short exposure to ``clip(a * s + b, 0, 1)``."""
     fire = _fires(rng, p)
     a = rng.uniform(*a_range)

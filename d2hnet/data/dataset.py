@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+import isp_sim
 from isp_sim.imageio import read_image_raw, read_rgb, write_image
 
 from ..errors import InputError
@@ -109,7 +110,7 @@ def _chw(x: np.ndarray) -> torch.Tensor:
 class TrainDataset(Dataset):
     """Training samples from ``records`` (+ VarmapSelection ``blur_patches``), degraded with ``profile``."""
 
-    def __init__(self, records: list[TupleRecord], profile, settings: SampleSettings, *, seed: int = 0,
+    def __init__(self, records: list[TupleRecord], profile: isp_sim.NoiseProfile, settings: SampleSettings, *, seed: int = 0,
                  blur_patches: list[BlurPatch] | None = None, decoded_cache: DecodedCache | None = None) -> None:
         if not records:
             raise InputError("training dataset is empty (no tuples)")
@@ -129,12 +130,14 @@ class TrainDataset(Dataset):
         self.cache = decoded_cache
 
     def set_epoch(self, epoch: int) -> None:
+        """The epoch :meth:`sample` uses when none is given."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.records) + len(self.blur_patches)
 
     def rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        """The generator of item ``index`` in ``epoch``: a pure function of (seed, epoch, index)."""
         e = self.epoch if epoch is None else epoch
         return np.random.default_rng(np.random.SeedSequence([self.seed, int(e), int(index)]))
 
@@ -237,10 +240,11 @@ def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(name.encode("utf-8"))])
 
 
-def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile, *, seed: int = 0,
+def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile: isp_sim.NoiseProfile | str | os.PathLike,
+             *, seed: int = 0,
              layout: str = "auto", long_suffix: str = "long8", crop: int | None = None, recipe: str = "paper",
-             long_iso=(1000.0, 4000.0), short_iso=(6400.0, 12800.0), iso_ratio: float = 8.0,
-             progress: bool = False, resolution: str | None = None) -> Path:
+             long_iso: tuple[float, float] = (1000.0, 4000.0), short_iso: tuple[float, float] = (6400.0, 12800.0),
+             iso_ratio: float = 8.0, progress: bool = False, resolution: str | None = None) -> Path:
     """Write a deterministic noisy validation set: ``<out>/[<split>/]<name>_{long,short,gt}.png`` + ``manifest.json``.
 
     Each tuple's noise comes from ``SeedSequence([seed, crc32(name)])``, so

@@ -26,7 +26,7 @@ import numpy as np
 
 import isp_sim
 from isp_sim import sample_wb
-from isp_sim.pipeline import D2HNET_WB_RANGE
+from isp_sim.pipeline import D2HNET_WB_RANGE, WBRange
 
 from ..errors import InputError
 
@@ -58,8 +58,9 @@ def check_iso_setup(profile, recipe: str, long_iso, short_iso, ratio: float) -> 
             raise InputError(f"noise.{key} {list(r)} must lie within profile {profile.name!r}'s ISO range [{lo:g}, {hi:g}]")
 
 
-def pair_isos(rng: np.random.Generator, profile, recipe: str = "paper", long_iso=(1000, 4000),
-              short_iso=(6400, 12800), ratio: float = 8.0) -> tuple[float, float]:
+def pair_isos(rng: np.random.Generator, profile: isp_sim.NoiseProfile, recipe: str = "paper",
+              long_iso: tuple[float, float] = (1000, 4000), short_iso: tuple[float, float] = (6400, 12800),
+              ratio: float = 8.0) -> tuple[float, float]:
     """Draw ``(long ISO, short ISO)`` (see the module docstring)."""
     if recipe == "paper":
         lo, hi = profile.iso_range
@@ -93,9 +94,10 @@ def release_profile(profile):
     return out
 
 
-def degrade_pair(long: np.ndarray, short: np.ndarray, profile, rng: np.random.Generator, *, recipe: str = "paper",
-                 long_iso=(1000, 4000), short_iso=(6400, 12800), ratio: float = 8.0,
-                 wb_range=D2HNET_WB_RANGE) -> tuple[np.ndarray, np.ndarray, dict]:
+def degrade_pair(long: np.ndarray, short: np.ndarray, profile: isp_sim.NoiseProfile, rng: np.random.Generator, *,
+                 recipe: str = "paper", long_iso: tuple[float, float] = (1000, 4000),
+                 short_iso: tuple[float, float] = (6400, 12800), ratio: float = 8.0,
+                 wb_range: WBRange = D2HNET_WB_RANGE) -> tuple[np.ndarray, np.ndarray, dict]:
     """Noisy ``(long, short)`` sRGB float32 under ``recipe``; the third item records ISOs and gains.
 
     Deterministic given the state of ``rng`` (and independent of numba's thread count).

@@ -189,10 +189,10 @@ def _still_files(stills: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
     return files
 
 
-def synth_from_stills(stills, out_dir: str | os.PathLike, *, tuples_per_image: int = 1, seed: int = 0,
+def synth_from_stills(stills: Sequence[str | os.PathLike | np.ndarray], out_dir: str | os.PathLike, *, tuples_per_image: int = 1, seed: int = 0,
                       max_shake_px: float = 12.0, short_offset_px: float = 3.0, sim_fps: float = 480.0,
                       long_ms: Sequence[float] = DEFAULT_LONG_MS, gap_ms: float = DEFAULT_GAP_MS,
-                      bit_depth: int = 8, progress: bool = False, skipped: list | None = None) -> list[str]:
+                      bit_depth: int = 8, progress: bool = False, skipped: list[str] | None = None) -> list[str]:
     """Tuples from sharp photos (a folder, one file or a list of files) with random camera shake.
 
     Returns the tuple names written (``<stem>_<k>``). A photo that cannot be read or is too small

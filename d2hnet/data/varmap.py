@@ -64,6 +64,7 @@ class VarmapResult:
     n_scored: int
 
     def to_dict(self) -> dict:
+        """The selection as JSON-able data (the threshold and the extra patches); :meth:`from_dict` reads it back."""
         return {"threshold": self.threshold, "window": self.window, "crop": self.crop, "percentile": self.percentile,
                 "n_scored": self.n_scored, "patches": [asdict(p) for p in self.patches]}
 

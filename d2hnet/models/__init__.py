@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 from .. import require_torch
 
 require_torch()
@@ -32,6 +37,6 @@ __all__ = [
 ]
 
 
-def count_parameters(module, trainable_only: bool = True) -> int:
+def count_parameters(module: "torch.nn.Module", trainable_only: bool = True) -> int:
     """Number of parameter elements of ``module`` (trainable ones only by default; buffers never)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

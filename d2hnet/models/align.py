@@ -84,6 +84,7 @@ class ModulatedDeformConv(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
 
     def forward(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Modulated deformable conv of ``x`` with ``offset`` and ``mask`` (:func:`modulated_deform_conv`)."""
         return modulated_deform_conv(x, offset, mask, self.weight, self.bias)
 
 
@@ -170,6 +171,8 @@ class AlignBlock(nn.Module):
     def forward(
         self, short_f: torch.Tensor, long_f: torch.Tensor, coarser: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Align ``long_f`` onto ``short_f``: (aligned features, the 32-channel offset features passed to the next
+        finer level; ``coarser``: those of the coarser level, or None at the coarsest)."""
         feat = self.offset_feature(short_f, long_f, coarser)
         offset, mask = self.offsets_and_mask(feat)
         return self.deform(long_f, offset, mask), feat

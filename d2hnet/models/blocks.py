@@ -56,6 +56,7 @@ class ResBlock(nn.Module):
         self.conv2 = conv3x3(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + 0.1 * conv(lrelu(conv(x)))``."""
         return x + RES_SCALE * self.conv2(lrelu(self.conv1(x)))
 
 
@@ -80,6 +81,7 @@ class UpsampleConv(nn.Module):
         self.conv = spectral_norm(conv3x3(in_channels, out_channels), n_power_iterations=1, eps=1e-12)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Nearest-neighbour x2 upsampling, then conv + LeakyReLU."""
         return lrelu(self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest")))
 
 

@@ -78,6 +78,7 @@ class DeblurNet(nn.Module):
         return {"ngf": self.ngf, "n_res": self.n_res, "n_res2": self.n_res2}
 
     def forward(self, long: torch.Tensor, short: torch.Tensor) -> torch.Tensor:
+        """Deblurred estimate ``(N, 3, H, W)`` = long + the predicted residual (inputs padded to a multiple of 4, cropped back)."""
         check_image_batch(long, "long")
         check_image_batch(short, "short")
         if long.shape != short.shape:

@@ -91,6 +91,7 @@ class HaarDWT(nn.Module):
     """Module wrapper of :func:`haar_dwt` (no parameters)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The Haar transform (:func:`haar_dwt`)."""
         return haar_dwt(x)
 
 
@@ -98,4 +99,5 @@ class HaarIWT(nn.Module):
     """Module wrapper of :func:`haar_iwt` (no parameters)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse transform (:func:`haar_iwt`)."""
         return haar_iwt(x)

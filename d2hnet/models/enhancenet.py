@@ -43,6 +43,7 @@ class EncoderLevel(nn.Module):
         self.res = ResBlock(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One level: conv + LeakyReLU, then a residual block."""
         return self.res(lrelu(self.conv(x)))
 
 
@@ -57,6 +58,7 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Features of the five levels, finest first."""
         feats = []
         for level in self.levels:
             x = level(x)
@@ -146,6 +148,7 @@ class EnhanceNet(nn.Module):
         }
 
     def forward(self, long: torch.Tensor, short: torch.Tensor, t_up: torch.Tensor) -> torch.Tensor:
+        """Restored image ``(N, 3, H, W)`` = ``t_up`` + the predicted residual (sides multiples of 16)."""
         for name, x in (("long", long), ("short", short), ("t_up", t_up)):
             check_image_batch(x, name)
         if not (long.shape == short.shape == t_up.shape):

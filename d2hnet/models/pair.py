@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -20,7 +21,7 @@ DEFAULT_CONFIG: dict[str, dict[str, int]] = {
 }
 
 
-def validate_config(config: Any) -> dict[str, dict[str, int]]:
+def validate_config(config: Mapping[str, object] | None) -> dict[str, dict[str, int]]:
     """Check an architecture config; return a full copy (missing keys take the defaults).
 
     Unknown sections or keys and non-integer values are errors naming them.

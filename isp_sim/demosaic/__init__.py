@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import numpy.typing  # noqa: F401  (np.typing in the signatures)
 
 from ..errors import InputError, InputTypeError
 from .bilinear import demosaicing_CFA_Bayer_bilinear
@@ -52,7 +53,7 @@ DEMOSAIC_ALIASES = {"malvar": "malvar2004", "menon": "menon2007"}
 _ALIASES = DEMOSAIC_ALIASES
 
 
-def demosaic(CFA, pattern: str = "RGGB", method: str = "menon2007", **kwargs) -> np.ndarray:
+def demosaic(CFA: np.typing.ArrayLike, pattern: str = "RGGB", method: str = "menon2007", **kwargs: object) -> np.ndarray:
     """Demosaic a Bayer mosaic with the named method.
 
     Parameters

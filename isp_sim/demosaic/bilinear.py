@@ -19,6 +19,7 @@ doi:10.1016/S1076-5670(10)62005-8
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
 from ._common import as_cfa_float32, pattern_map, row_layout, umirror
@@ -58,7 +59,7 @@ def _bilinear_kernel(x, cmap, out):  # pragma: no cover - compiled
             out[iu, j, oc] = quarter * ((x[im1, jm1] + x[im1, jp1]) + (x[ip1, jm1] + x[ip1, jp1]))
 
 
-def demosaicing_CFA_Bayer_bilinear(CFA, pattern: str = "RGGB") -> np.ndarray:
+def demosaicing_CFA_Bayer_bilinear(CFA: np.typing.ArrayLike, pattern: str = "RGGB") -> np.ndarray:
     """Demosaic a Bayer mosaic by bilinear interpolation.
 
     Parameters

@@ -18,6 +18,7 @@ International Conference on Acoustics, Speech, and Signal Processing
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
 from ._common import as_cfa_float32, pattern_map, row_layout, umirror
@@ -79,7 +80,7 @@ def _malvar_kernel(x, cmap, out):  # pragma: no cover - compiled
             out[iu, j, oc] = (f_2 * diag + f_1_5 * lap) * f_8th
 
 
-def demosaicing_CFA_Bayer_Malvar2004(CFA, pattern: str = "RGGB") -> np.ndarray:
+def demosaicing_CFA_Bayer_Malvar2004(CFA: np.typing.ArrayLike, pattern: str = "RGGB") -> np.ndarray:
     """Demosaic a Bayer mosaic with Malvar, He and Cutler's gradient-corrected linear filters.
 
     Parameters

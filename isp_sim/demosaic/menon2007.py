@@ -20,6 +20,7 @@ filtering and a posteriori decision. IEEE Transactions on Image Processing,
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
 from ..errors import InputTypeError
@@ -207,7 +208,7 @@ def _refine_rb_at_rb(x, cmap, hmask, out):  # pragma: no cover - compiled
             )
 
 
-def demosaicing_CFA_Bayer_Menon2007(CFA, pattern: str = "RGGB", refining_step: bool = True) -> np.ndarray:
+def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RGGB", refining_step: bool = True) -> np.ndarray:
     """Demosaic a Bayer mosaic with DDFAPD (Menon, Andriani and Calvagno 2007).
 
     Parameters

@@ -12,7 +12,7 @@ import pytest
 from isp_sim import degrade, load_profile
 from isp_sim.cfa import channel_map
 
-from .conftest import channel_values
+from ..conftest import channel_values
 
 SIDE = 640  # 102400 pixels per channel
 

@@ -29,8 +29,8 @@ from d2hnet.models import (  # noqa: E402
 )
 from d2hnet.models.blocks import UpsampleConv  # noqa: E402
 
-from .conftest import RELEASE_JSON  # noqa: E402
-from .conftest import SMALL_D2HNET as SMALL  # noqa: E402
+from ..conftest import RELEASE_JSON  # noqa: E402
+from ..conftest import SMALL_D2HNET as SMALL  # noqa: E402
 
 
 def test_missing_torch_gives_an_install_hint(monkeypatch):

@@ -25,7 +25,7 @@ from d2hnet.infer import (  # noqa: E402
 )
 from d2hnet.models import D2HNet  # noqa: E402
 
-from .conftest import SMALL_D2HNET as SMALL  # noqa: E402
+from ..conftest import SMALL_D2HNET as SMALL  # noqa: E402
 
 
 def _pair(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from d2hnet.study.noise_models import (BROOKS_SHOT_RANGE, GenericGaussian, Other
 from d2hnet.study.scenes import dead_leaves  # noqa: E402
 from d2hnet.study.stats import bootstrap_ci, paired, psnr_ssim  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHONE_B = ROOT / "examples" / "profiles" / "sim_phone_b.json"
 
 

@@ -34,8 +34,8 @@ from d2hnet.convert import (  # noqa: E402
 from d2hnet.errors import CheckpointError, ReleaseConversionError  # noqa: E402
 from d2hnet.models import D2HNet  # noqa: E402
 
-from .conftest import RELEASE_JSON  # noqa: E402
-from .conftest import SMALL_D2HNET as SMALL  # noqa: E402
+from ..conftest import RELEASE_JSON  # noqa: E402
+from ..conftest import SMALL_D2HNET as SMALL  # noqa: E402
 
 
 @pytest.fixture(scope="module")
