@@ -236,18 +236,18 @@ class DarkAccumulator:
         self._n2 += 1
 
     def finish(self, *, fit_laws: bool = True) -> DarkStats:
+        """The dark statistics (module docstring) from everything added."""
         self._finish_pass1()
         n = max(self._n2, 1)
         W = self.shape[1]
-        if self.remove_dsnu:
-            fN = (n - 1) / n
-        else:
-            fN = 1.0
-        fW = 1.0 - 1.0 / W
-        var_t = self._ss / np.maximum(self._cnt, 1) / (fN * fW)  # temporal var incl. quantisation (+ DSNU when not removed)
+        # residuals are taken against the mean of the n frames (when the DSNU is removed) and against each row's
+        # mean of W pixels: both estimates remove a share of the variance, restored by these factors
+        frame_mean_factor = (n - 1) / n if self.remove_dsnu else 1.0
+        row_mean_factor = 1.0 - 1.0 / W
+        var_t = self._ss / np.maximum(self._cnt, 1) / (frame_mean_factor * row_mean_factor)  # temporal var, incl. 1/12
         read_var = np.maximum(var_t - 1.0 / 12.0, 0.0)
         read_std = np.sqrt(read_var)
-        row_var = self._row_sq / max(self._row_n, 1) / fN - float(np.mean(var_t)) / W
+        row_var = self._row_sq / max(self._row_n, 1) / frame_mean_factor - float(np.mean(var_t)) / W
         row_std = math.sqrt(max(row_var, 0.0))
         n_rows = max(self._row_n, 1)
         row_std_err = math.sqrt(2.0 / n_rows) * (row_var + float(np.mean(var_t)) / W) / max(2 * row_std, 1e-9)
@@ -258,24 +258,25 @@ class DarkAccumulator:
         dsnu = None
         if self.remove_dsnu:
             dsnu = np.zeros(4)
-            rowm = self._mean.mean(axis=1, keepdims=True)
-            mm = self._mean - rowm
+            row_means = self._mean.mean(axis=1, keepdims=True)
+            fixed_pattern = self._mean - row_means
             for c, (i, j) in enumerate(self.planes):
-                sv = float(mm[i::2, j::2].var()) - var_t[c] / n
-                dsnu[c] = math.sqrt(max(sv, 0.0))
-        dvar = (dsnu**2 if dsnu is not None else 0.0)
-        bias_err = np.sqrt(var_t / (npix * n) + dvar / npix + row_var / (H * n) if row_var > 0 else var_t / (npix * n) + dvar / npix)
+                spatial_var = float(fixed_pattern[i::2, j::2].var()) - var_t[c] / n  # less the temporal part left
+                dsnu[c] = math.sqrt(max(spatial_var, 0.0))
+        dsnu_var = (dsnu**2 if dsnu is not None else 0.0)
+        bias_err = np.sqrt(var_t / (npix * n) + dsnu_var / npix + row_var / (H * n) if row_var > 0
+                           else var_t / (npix * n) + dsnu_var / npix)
         qd = read_std < QUANT_DOMINATED_STD
         laws = [None] * 4
         if fit_laws:
-            a = fN
             for c in range(4):
                 res = np.concatenate(self._samples[c])
                 res = res + self._rng.uniform(-0.5, 0.5, size=res.size)  # jitter breaks ties of integer data
-                gstd = math.sqrt(var_t[c] * ((n - 1) / n**2 if self.remove_dsnu else 0.0) + var_t[c] / W)
-                rm = ResidualModel(a=a, gauss_std=gstd, jitter=1.0, quant=1.0)
+                # what the residuals carry besides the read law: the frame-mean and row-mean estimates' noise
+                gauss_std = math.sqrt(var_t[c] * ((n - 1) / n**2 if self.remove_dsnu else 0.0) + var_t[c] / W)
+                residual_model = ResidualModel(a=frame_mean_factor, gauss_std=gauss_std, jitter=1.0, quant=1.0)
                 try:
-                    laws[c] = fit_read_law(res, float(read_std[c]), rm)
+                    laws[c] = fit_read_law(res, float(read_std[c]), residual_model)
                 except ValueError:
                     laws[c] = None
         return DarkStats(n_frames=n, n_pixels=self._cnt.copy(), bias=bias, bias_err=bias_err, read_std=read_std,

@@ -133,140 +133,43 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
 
 def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames, tile, max_samples, progress,
                seed, photos=None) -> CalibrationResult:
+    """The steps of :func:`calibrate`: scan, plan the ISOs, estimate each, build the profile."""
     sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress, cache=cache, photos=photos)
-    msgs = list(sess.warnings)
-    notes: list[str] = []
+    run = _Run(sess, cache, jobs=jobs, min_dsnu_frames=min_dsnu_frames, tile=tile, max_samples=max_samples, seed=seed)
     if cache.n_refused:
-        notes.append(f"{cache.n_refused} decoded frame(s) did not fit in the frame cache ({cache.dir.parent}): "
-                     "decoded again by the estimators (slower, same results)")
+        run.notes.append(f"{cache.n_refused} decoded frame(s) did not fit in the frame cache ({cache.dir.parent}): "
+                         "decoded again by the estimators (slower, same results)")
     if not sess.frames:
         reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in sess.skipped[:10]) or "no raw files found"
         raise CalibrationError(f"{root}: no usable frames ({reasons})")
     if sess.layout == "mixed":
         nd = sum(len(v) for v in sess.darks.values())
         nf = sum(len(v) for v in sess.flats.values())
-        notes.append(f"no dark/ and flat/ folders: frames classified automatically ({CLASSIFY_RULE}): {nd} dark, {nf} flat")
-    f0 = sess.frames[0]
-    pattern, black, white = f0.pattern, f0.black_level, f0.white_level
-    usable_max = SATURATION_FRACTION * (white - float(np.max(black)))
-    isos = sorted(set(sess.darks) | set(sess.flats) | set(sess.photos))
-    plan = {}
-    plan_lf = {}
-    for iso in isos:
-        darks = sorted(sess.darks.get(iso, []), key=lambda f: f.path)
-        pairs, left = pair_flats(sess.flats.get(iso, []))
-        for f in left:
-            msgs.append(f"ISO {iso:g}: flat frame {f.path} has no partner at the same exposure: not used")
-        if not pairs and sess.photos.get(iso):
-            plan_lf[iso] = darks
-            if len(darks) and len(darks) < min_dsnu_frames:
-                msgs.append(f"ISO {iso:g}: only {len(darks)} dark frame(s) (< {min_dsnu_frames}): the dark fixed "
-                            "pattern (DSNU) cannot be separated and is counted as read noise")
-            continue
-        if not darks or not pairs:
-            msgs.append(f"ISO {iso:g}: {len(darks)} dark frame(s) and {len(pairs)} flat pair(s); a calibration needs "
-                        ">= 1 dark frame and >= 1 flat pair (2 flats at one exposure): ISO not in the profile")
-            continue
-        if len(darks) < min_dsnu_frames:
-            msgs.append(f"ISO {iso:g}: only {len(darks)} dark frame(s) (< {min_dsnu_frames}): the dark fixed pattern "
-                        "(DSNU) cannot be separated and is counted as read noise")
-        plan[iso] = (darks, pairs)
-    total = sum(2 * len(d) + 2 * len(p) for d, p in plan.values()) + sum(len(v) for v in sess.photos.values()) \
-        + sum(2 * len(d) for d in plan_lf.values())
-    bar = progress_bar(progress, total, "calibrate")
+        run.notes.append(f"no dark/ and flat/ folders: frames classified automatically ({CLASSIFY_RULE}): {nd} dark, "
+                         f"{nf} flat")
+    plan, plan_lf = run.plan()
+    total = (sum(2 * len(d) + 2 * len(p) for d, p in plan.values()) + sum(len(v) for v in sess.photos.values())
+             + sum(2 * len(d) for d in plan_lf.values()))
+    run.bar = progress_bar(progress, total, "calibrate")
     estimates: dict[float, IsoEstimate] = {}
-
-    def on_error(p, err):
-        msgs.append(f"skipped {err} (while estimating)")
-
     for iso, (darks, pairs) in plan.items():
-        paths = [f.path for f in darks]
-        acc = DarkAccumulator(pattern, black, f0.shape, len(paths), min_dsnu_frames=min_dsnu_frames,
-                              max_samples=max_samples, seed=seed)
-        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
-            acc.add_pass1(data)
-        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
-            acc.add_pass2(data)
-        dark = acc.finish()
-        tiles: list[PairTiles] = []
-        flat_paths = [f.path for pr in pairs for f in pr]
-        exp = {f.path: f.exposure_time for pr in pairs for f in pr}
-        buf = []
-        for p, data in iter_frames(flat_paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
-            buf.append((p, data))
-            if len(buf) == 2:
-                (pa, a), (pb, b) = buf
-                buf = []
-                pt = flat_pair_tiles(a, b, pattern, black, white, tile=tile, files=(pa, pb), exposure_time=exp.get(pa))
-                nclip = sum(int(c.sum()) for c in pt.clipped)
-                over = float(np.max(pt.level)) > usable_max
-                if nclip or over:
-                    frac = nclip / sum(c.size for c in pt.clipped)
-                    what = (f"{100 * frac:.0f}% of its tiles hold clipped pixels" if nclip else "")
-                    what += ("; " if what and over else "") + (
-                        f"mean {float(np.max(pt.level)):.0f} DN above black > 70% of saturation" if over else "")
-                    msgs.append(f"ISO {iso:g}: flat pair {Path(pa).name}, {Path(pb).name}: {what}: those tiles are "
-                                "not used for K")
-                tiles.append(pt)
-        if len(buf) == 1:
-            msgs.append(f"ISO {iso:g}: flat frame {buf[0][0]} lost its partner (the other frame was unreadable): not used")
-        ptc, ptc_free = [], []
-        ok = True
-        for c in range(4):
-            m = np.concatenate([t.mean[c][~t.clipped[c]] for t in tiles]) if tiles else np.zeros(0)
-            v = np.concatenate([t.var[c][~t.clipped[c]] for t in tiles]) if tiles else np.zeros(0)
-            n = tiles[0].n if tiles else 2
-            try:
-                fixed = None if dark.pair_var is None else float(dark.pair_var[c])
-                ptc.append(fit_photon_transfer(m, v, n, usable_max=usable_max, fixed_intercept=fixed,
-                                               dark_mean=float(dark.bias[c]) if fixed is not None else 0.0))
-                try:
-                    ptc_free.append(fit_photon_transfer(m, v, n, usable_max=usable_max))
-                except (ValueError, np.linalg.LinAlgError):
-                    ptc_free.append(None)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                msgs.append(f"ISO {iso:g}, channel {CHANNELS[c]}: no photon-transfer fit ({exc}): ISO not in the profile")
-                ok = False
-                break
-        if not ok:
-            continue
-        if dark.pair_var is None:
-            msgs.append(f"ISO {iso:g}: one dark frame only: K fitted with a free intercept (no dark pair variance)")
-        K = np.array([f.K for f in ptc])
-        K_err = np.array([f.K_err for f in ptc])
-        if np.any(K <= 0):
-            msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()}: the flats carry no usable signal; ISO not in the profile")
-            continue
-        inotes = []
-        if np.any(dark.quant_dominated):
-            chans = [CHANNELS[c] for c in range(4) if dark.quant_dominated[c]]
-            inotes.append(f"ISO {iso:g}: read noise below 1 DN in {', '.join(chans)}: quantisation-dominated; a Tukey "
-                          "lambda is not meaningful there, so the read noise is Gaussian with its std from the moments "
-                          "(1/12 DN^2 of rounding removed), written as the Gaussian-equivalent Tukey shape 0.1349")
-        law = law_for_profile(dark)
-        dark_var = np.asarray(law["read_std"]) ** 2 + dark.row_std**2 + 1 / 12
-        meas = dng_noise_profile(K, dark_var, black, white)
-        tag = next((f.noise_profile for f in darks if f.noise_profile), None)
-        cmp_ = crossiso.compare_noise_profiles(meas, tag) if tag else None
-        estimates[iso] = IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[t.files for t in tiles], dark=dark,
-                                     pairs=tiles, ptc=ptc, ptc_free=ptc_free, K=K, K_err=K_err, law=law,
-                                     dng_measured=meas, dng_compare=cmp_, notes=inotes,
-                                     labfree=_photo_estimates(sess.photos.get(iso, []), pattern, black, white,
-                                                              dark.bias, jobs, on_error, bar, cache, msgs, iso))
-        notes.extend(inotes)
-    for iso, darks in plan_lf.items():
-        est = _labfree_iso(iso, darks, sess.photos[iso], pattern, black, white, f0.shape, jobs, on_error, bar, cache,
-                           msgs, min_dsnu_frames=min_dsnu_frames, max_samples=max_samples, seed=seed)
+        est = run.flat_field_iso(iso, darks, pairs)
         if est is not None:
             estimates[iso] = est
-            notes.extend(est.notes)
-    bar.close()
+            run.notes.extend(est.notes)
+    for iso, darks in plan_lf.items():
+        est = run.photo_iso(iso, darks)
+        if est is not None:
+            estimates[iso] = est
+            run.notes.extend(est.notes)
+    run.bar.close()
+    msgs, notes = run.msgs, run.notes
     if not estimates:
         raise CalibrationError(f"{root}: no ISO could be calibrated: " + " | ".join(msgs[-10:]))
     prof_dict, cross = build_profile(estimates, sess, name=name, root=root, msgs=msgs, notes=notes)
     profile = NoiseProfile.from_dict(prof_dict, source=f"calibration of {root}")
     for m in msgs:
-        warnings.warn(m, CalibrationWarning, stacklevel=2)
+        warnings.warn(m, CalibrationWarning, stacklevel=3)
     return CalibrationResult(profile=profile, estimates=estimates, cross=cross, session=sess, warnings=msgs,
                              notes=notes, raw_dir=root)
 
@@ -289,30 +192,6 @@ def _bursts(photos: list) -> list[list]:
     return groups
 
 
-def _photo_estimates(photos, pattern, black, white, bias, jobs, on_error, bar, cache, msgs, iso) -> list:
-    """Every lab-free estimate this ISO's photos allow: one per burst (or single frame), and the DNG tag."""
-    from .labfree import burst_estimate, single_estimate, tag_estimate
-
-    out = []
-    for group in _bursts(photos):
-        paths = [f.path for f in group]
-        data = [d for _, d in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache)]
-        try:
-            if len(data) >= 2:
-                out.append(burst_estimate(data, pattern, black, white, bias=bias, files=paths))
-            elif data:
-                out.append(single_estimate(data[0], pattern, black, white, bias=bias, files=paths))
-        except ValueError as exc:
-            msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate ({exc})")
-    tag = next((f.noise_profile for f in photos if f.noise_profile), None)
-    if tag:
-        try:
-            out.append(tag_estimate(tag, black, white, files=[next(f.path for f in photos if f.noise_profile)]))
-        except ValueError as exc:
-            msgs.append(f"ISO {iso:g}: DNG NoiseProfile not used ({exc})")
-    return out
-
-
 def _combine(ests: list):
     """The estimate a lab-free ISO uses, in :data:`calibration.labfree.METHODS` order: bursts (inverse-variance mean
     over bursts), the vendor's DNG tag, single frames (median); returns (method, K, K_err, dark_var)."""
@@ -326,63 +205,220 @@ def _combine(ests: list):
         dv = np.array([e.dark_var for e in sel])
         if m == "burst":
             w = 1.0 / np.maximum(np.array([e.K_err for e in sel]), 1e-12) ** 2
-            Km = (w * K).sum(0) / w.sum(0)
-            Ke = 1.0 / np.sqrt(w.sum(0))
-            return m, Km, Ke, np.median(dv, axis=0)
+            return m, (w * K).sum(0) / w.sum(0), 1.0 / np.sqrt(w.sum(0)), np.median(dv, axis=0)
         Kerr = np.array([e.K_err for e in sel])
         return m, np.median(K, axis=0), np.median(Kerr, axis=0) / math.sqrt(len(sel)), np.median(dv, axis=0)
     return None
 
 
-def _labfree_iso(iso, darks, photos, pattern, black, white, shape, jobs, on_error, bar, cache, msgs, *,
-                 min_dsnu_frames, max_samples, seed):
-    """An ISO without flats, from its photos (and its darks where given)."""
-    from .estimators import PtcFit
+class _Run:
+    """One calibration's shared state (the session's sensor, the frame cache, threads, progress, messages) and
+    its named steps: :meth:`plan`, :meth:`dark_stats`, :meth:`flat_tiles`, :meth:`ptc_fits`,
+    :meth:`flat_field_iso`, :meth:`photo_estimates`, :meth:`photo_iso`."""
 
-    dark = None
-    paths = [f.path for f in darks]
-    if darks:
-        acc = DarkAccumulator(pattern, black, shape, len(paths), min_dsnu_frames=min_dsnu_frames,
-                              max_samples=max_samples, seed=seed)
-        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
+    def __init__(self, sess: Session, cache, *, jobs: int, min_dsnu_frames: int, tile: int, max_samples: int,
+                 seed: int) -> None:
+        self.sess, self.cache, self.jobs = sess, cache, jobs
+        self.min_dsnu_frames, self.tile, self.max_samples, self.seed = min_dsnu_frames, tile, max_samples, seed
+        self.msgs: list[str] = list(sess.warnings)
+        self.notes: list[str] = []
+        self.bar = None
+        if sess.frames:
+            f0 = sess.frames[0]
+            self.pattern, self.black, self.white, self.shape = f0.pattern, f0.black_level, f0.white_level, f0.shape
+            self.usable_max = SATURATION_FRACTION * (self.white - float(np.max(self.black)))
+
+    def _frames(self, paths):
+        def on_error(p, err):
+            self.msgs.append(f"skipped {err} (while estimating)")
+
+        return iter_frames(paths, jobs=self.jobs, on_error=on_error, bar=self.bar, cache=self.cache)
+
+    def _few_darks(self, iso, darks) -> None:
+        if 0 < len(darks) < self.min_dsnu_frames:
+            self.msgs.append(f"ISO {iso:g}: only {len(darks)} dark frame(s) (< {self.min_dsnu_frames}): the dark fixed "
+                             "pattern (DSNU) cannot be separated and is counted as read noise")
+
+    def plan(self) -> tuple[dict, dict]:
+        """Per ISO, what to estimate: ``{iso: (darks, flat pairs)}`` for the flat-field path and ``{iso: darks}``
+        for ISOs with photos but no flat pairs; what cannot be calibrated is said in the messages."""
+        sess = self.sess
+        plan, plan_lf = {}, {}
+        for iso in sorted(set(sess.darks) | set(sess.flats) | set(sess.photos)):
+            darks = sorted(sess.darks.get(iso, []), key=lambda f: f.path)
+            pairs, left = pair_flats(sess.flats.get(iso, []))
+            for f in left:
+                self.msgs.append(f"ISO {iso:g}: flat frame {f.path} has no partner at the same exposure: not used")
+            if not pairs and sess.photos.get(iso):
+                plan_lf[iso] = darks
+                self._few_darks(iso, darks)
+                continue
+            if not darks or not pairs:
+                self.msgs.append(f"ISO {iso:g}: {len(darks)} dark frame(s) and {len(pairs)} flat pair(s); a calibration "
+                                 "needs >= 1 dark frame and >= 1 flat pair (2 flats at one exposure): ISO not in the "
+                                 "profile")
+                continue
+            self._few_darks(iso, darks)
+            plan[iso] = (darks, pairs)
+        return plan, plan_lf
+
+    def dark_stats(self, paths: list) -> DarkStats:
+        """Bias, DSNU, row noise and the read-noise law from the dark frames (two passes over the cache)."""
+        acc = DarkAccumulator(self.pattern, self.black, self.shape, len(paths), min_dsnu_frames=self.min_dsnu_frames,
+                              max_samples=self.max_samples, seed=self.seed)
+        for _, data in self._frames(paths):
             acc.add_pass1(data)
-        for _, data in iter_frames(paths, jobs=jobs, on_error=on_error, bar=bar, cache=cache):
+        for _, data in self._frames(paths):
             acc.add_pass2(data)
-        dark = acc.finish()
-    ests = _photo_estimates(photos, pattern, black, white, None if dark is None else dark.bias, jobs, on_error, bar,
-                            cache, msgs, iso)
-    pick = _combine(ests)
-    if pick is None:
-        msgs.append(f"ISO {iso:g}: photos gave no usable estimate: ISO not in the profile")
-        return None
-    method, K, K_err, dvar = pick
-    if np.any(K <= 0):
-        msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()} from the {method} estimate: ISO not in the profile")
-        return None
-    notes = [f"ISO {iso:g}: K from {method} ({len([e for e in ests if e.method == method])} estimate(s) of "
-             f"{len(photos)} photo(s); flat-field calibration not available at this ISO)"]
-    if dark is None:
-        read = np.sqrt(np.maximum(dvar - 1.0 / 12.0, 0.0))
-        dark = DarkStats(n_frames=0, n_pixels=np.zeros(4), bias=np.zeros(4), bias_err=np.zeros(4), read_std=read,
-                         read_std_err=np.zeros(4), row_std=0.0, row_std_err=0.0, dsnu=None, dsnu_removed=False,
-                         quant_dominated=np.ones(4, bool), laws=[None] * 4)
-        notes.append(f"ISO {iso:g}: no dark frames: read noise Gaussian with std sqrt(dark variance - 1/12) from the "
-                     f"{method} fit's intercept (it includes any row noise); no row noise and no bias modelled")
-        source = method
-    else:
-        source = "dark_frames"
-    law = law_for_profile(dark)
-    ptc = [PtcFit(K=float(K[c]), K_err=float(K_err[c]), intercept=float(dvar[c]), intercept_err=math.nan,
-                  r2=math.nan, chi2_red=math.nan, max_rel_residual=math.nan,
-                  n_tiles=int(sum(e.n_tiles[c] for e in ests if e.method == method and e.n_tiles)),
-                  signal_range=(math.nan, math.nan)) for c in range(4)]
-    dark_var = np.asarray(law["read_std"]) ** 2 + dark.row_std**2 + 1 / 12
-    meas = dng_noise_profile(K, dark_var, black, white)
-    tag = next((f.noise_profile for f in photos if f.noise_profile), None)
-    return IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[], dark=dark, pairs=[], ptc=ptc, ptc_free=[None] * 4,
-                       K=K, K_err=K_err, law=law, dng_measured=meas,
-                       dng_compare=crossiso.compare_noise_profiles(meas, tag) if tag else None, notes=notes,
-                       method=method, dark_source=source, labfree=ests)
+        return acc.finish()
+
+    def flat_tiles(self, iso: float, pairs: list) -> list[PairTiles]:
+        """Tile statistics of every flat pair; clipped or over-exposed tiles are flagged (and said)."""
+        tiles: list[PairTiles] = []
+        flat_paths = [f.path for pr in pairs for f in pr]
+        exp = {f.path: f.exposure_time for pr in pairs for f in pr}
+        buf = []
+        for p, data in self._frames(flat_paths):
+            buf.append((p, data))
+            if len(buf) < 2:
+                continue
+            (pa, a), (pb, b) = buf
+            buf = []
+            pt = flat_pair_tiles(a, b, self.pattern, self.black, self.white, tile=self.tile, files=(pa, pb),
+                                 exposure_time=exp.get(pa))
+            nclip = sum(int(c.sum()) for c in pt.clipped)
+            over = float(np.max(pt.level)) > self.usable_max
+            if nclip or over:
+                frac = nclip / sum(c.size for c in pt.clipped)
+                what = (f"{100 * frac:.0f}% of its tiles hold clipped pixels" if nclip else "")
+                what += ("; " if what and over else "") + (
+                    f"mean {float(np.max(pt.level)):.0f} DN above black > 70% of saturation" if over else "")
+                self.msgs.append(f"ISO {iso:g}: flat pair {Path(pa).name}, {Path(pb).name}: {what}: those tiles are "
+                                 "not used for K")
+            tiles.append(pt)
+        if len(buf) == 1:
+            self.msgs.append(f"ISO {iso:g}: flat frame {buf[0][0]} lost its partner (the other frame was unreadable): "
+                             "not used")
+        return tiles
+
+    def ptc_fits(self, iso: float, tiles: list[PairTiles], dark: DarkStats) -> tuple[list, list] | None:
+        """The zero-offset photon-transfer fit per channel (and a free-intercept one as a check); None (said) when
+        a channel cannot be fitted."""
+        ptc, ptc_free = [], []
+        for c in range(4):
+            m = np.concatenate([t.mean[c][~t.clipped[c]] for t in tiles]) if tiles else np.zeros(0)
+            v = np.concatenate([t.var[c][~t.clipped[c]] for t in tiles]) if tiles else np.zeros(0)
+            n = tiles[0].n if tiles else 2
+            try:
+                fixed = None if dark.pair_var is None else float(dark.pair_var[c])
+                ptc.append(fit_photon_transfer(m, v, n, usable_max=self.usable_max, fixed_intercept=fixed,
+                                               dark_mean=float(dark.bias[c]) if fixed is not None else 0.0))
+                try:
+                    ptc_free.append(fit_photon_transfer(m, v, n, usable_max=self.usable_max))
+                except (ValueError, np.linalg.LinAlgError):
+                    ptc_free.append(None)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                self.msgs.append(f"ISO {iso:g}, channel {CHANNELS[c]}: no photon-transfer fit ({exc}): ISO not in "
+                                 "the profile")
+                return None
+        return ptc, ptc_free
+
+    def flat_field_iso(self, iso: float, darks: list, pairs: list) -> IsoEstimate | None:
+        """One ISO from its darks and flat pairs (the lab path); its photos, if any, are estimated for comparison."""
+        paths = [f.path for f in darks]
+        dark = self.dark_stats(paths)
+        tiles = self.flat_tiles(iso, pairs)
+        fits = self.ptc_fits(iso, tiles, dark)
+        if fits is None:
+            return None
+        ptc, ptc_free = fits
+        if dark.pair_var is None:
+            self.msgs.append(f"ISO {iso:g}: one dark frame only: K fitted with a free intercept (no dark pair variance)")
+        K = np.array([f.K for f in ptc])
+        K_err = np.array([f.K_err for f in ptc])
+        if np.any(K <= 0):
+            self.msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()}: the flats carry no usable signal; ISO not in "
+                             "the profile")
+            return None
+        inotes = []
+        if np.any(dark.quant_dominated):
+            chans = [CHANNELS[c] for c in range(4) if dark.quant_dominated[c]]
+            inotes.append(f"ISO {iso:g}: read noise below 1 DN in {', '.join(chans)}: quantisation-dominated; a Tukey "
+                          "lambda is not meaningful there, so the read noise is Gaussian with its std from the moments "
+                          "(1/12 DN^2 of rounding removed), written as the Gaussian-equivalent Tukey shape 0.1349")
+        law = law_for_profile(dark)
+        meas, cmp_ = self._dng(K, law, dark, darks)
+        return IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[t.files for t in tiles], dark=dark, pairs=tiles,
+                           ptc=ptc, ptc_free=ptc_free, K=K, K_err=K_err, law=law, dng_measured=meas,
+                           dng_compare=cmp_, notes=inotes,
+                           labfree=self.photo_estimates(iso, self.sess.photos.get(iso, []), dark.bias))
+
+    def _dng(self, K, law, dark, frames) -> tuple[list, dict | None]:
+        """The DNG NoiseProfile these parameters imply, and its comparison with the files' tag when present."""
+        dark_var = np.asarray(law["read_std"]) ** 2 + dark.row_std**2 + 1 / 12
+        meas = dng_noise_profile(K, dark_var, self.black, self.white)
+        tag = next((f.noise_profile for f in frames if f.noise_profile), None)
+        return meas, (crossiso.compare_noise_profiles(meas, tag) if tag else None)
+
+    def photo_estimates(self, iso: float, photos: list, bias) -> list:
+        """Every lab-free estimate this ISO's photos allow: one per burst (or single frame), and the DNG tag."""
+        from .labfree import burst_estimate, single_estimate, tag_estimate
+
+        out = []
+        for group in _bursts(photos):
+            paths = [f.path for f in group]
+            data = [d for _, d in self._frames(paths)]
+            try:
+                if len(data) >= 2:
+                    out.append(burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths))
+                elif data:
+                    out.append(single_estimate(data[0], self.pattern, self.black, self.white, bias=bias, files=paths))
+            except ValueError as exc:
+                self.msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate ({exc})")
+        tagged = next((f for f in photos if f.noise_profile), None)
+        if tagged is not None:
+            try:
+                out.append(tag_estimate(tagged.noise_profile, self.black, self.white, files=[tagged.path]))
+            except ValueError as exc:
+                self.msgs.append(f"ISO {iso:g}: DNG NoiseProfile not used ({exc})")
+        return out
+
+    def photo_iso(self, iso: float, darks: list) -> IsoEstimate | None:
+        """An ISO without flats, from its photos (and its darks where given)."""
+        photos = self.sess.photos[iso]
+        paths = [f.path for f in darks]
+        dark = self.dark_stats(paths) if darks else None
+        ests = self.photo_estimates(iso, photos, None if dark is None else dark.bias)
+        pick = _combine(ests)
+        if pick is None:
+            self.msgs.append(f"ISO {iso:g}: photos gave no usable estimate: ISO not in the profile")
+            return None
+        method, K, K_err, dvar = pick
+        if np.any(K <= 0):
+            self.msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()} from the {method} estimate: ISO not in the "
+                             "profile")
+            return None
+        notes = [f"ISO {iso:g}: K from {method} ({len([e for e in ests if e.method == method])} estimate(s) of "
+                 f"{len(photos)} photo(s); flat-field calibration not available at this ISO)"]
+        if dark is None:
+            read = np.sqrt(np.maximum(dvar - 1.0 / 12.0, 0.0))
+            dark = DarkStats(n_frames=0, n_pixels=np.zeros(4), bias=np.zeros(4), bias_err=np.zeros(4), read_std=read,
+                             read_std_err=np.zeros(4), row_std=0.0, row_std_err=0.0, dsnu=None, dsnu_removed=False,
+                             quant_dominated=np.ones(4, bool), laws=[None] * 4)
+            notes.append(f"ISO {iso:g}: no dark frames: read noise Gaussian with std sqrt(dark variance - 1/12) from "
+                         f"the {method} fit's intercept (it includes any row noise); no row noise and no bias modelled")
+            source = method
+        else:
+            source = "dark_frames"
+        law = law_for_profile(dark)
+        ptc = [PtcFit(K=float(K[c]), K_err=float(K_err[c]), intercept=float(dvar[c]), intercept_err=math.nan,
+                      r2=math.nan, chi2_red=math.nan, max_rel_residual=math.nan,
+                      n_tiles=int(sum(e.n_tiles[c] for e in ests if e.method == method and e.n_tiles)),
+                      signal_range=(math.nan, math.nan)) for c in range(4)]
+        meas, cmp_ = self._dng(K, law, dark, photos)
+        return IsoEstimate(iso=iso, dark_files=paths, flat_pairs=[], dark=dark, pairs=[], ptc=ptc,
+                           ptc_free=[None] * 4, K=K, K_err=K_err, law=law, dng_measured=meas, dng_compare=cmp_,
+                           notes=notes, method=method, dark_source=source, labfree=ests)
 
 
 def _r(v, nd=6):
