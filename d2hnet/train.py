@@ -41,7 +41,6 @@ backend is NCCL on CUDA and gloo on CPU.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -62,7 +61,10 @@ import isp_sim
 
 from .checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
 from .ckpt_policy import CheckpointPolicy
+from .dist import barrier, init_from_env, mean_over_ranks
+from .train_log import TrainLog
 from .config import ConfigError, load_config, validate_config
+from .data.batch import paste_boxes, phase2_patches
 from .data.dataset import SampleSettings, TrainDataset, ValDataset, worker_init_fn
 from .data.layout import scan_dataset
 from .data.noise import check_iso_setup
@@ -75,29 +77,6 @@ __all__ = ["EpochSampler", "Trainer", "train", "STATE_FORMAT"]
 STATE_FORMAT = "d2hnet-train-state"
 _RESUME_FREE = {"num_workers", "progress", "device", "log_every", "tensorboard", "ckpt_every", "val_every", "amp",
                 "keep_last", "keep_every", "keep_best", "val_images", "val_protocol"}
-
-
-# ----------------------------------------------------------------------------- distributed helpers
-
-
-def _dist() -> tuple[int, int, int]:
-    """(rank, world size, local rank); initialises the process group when started by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, 0
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("D2HNET_BACKEND", "") != "gloo" else "gloo"
-        dist.init_process_group(backend=backend)
-    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 class EpochSampler(Sampler):
@@ -194,7 +173,7 @@ class Trainer:
         if phase not in (1, 2):
             raise ConfigError(f"phase must be 1 or 2, got {phase!r}")
         self.cfg, self.phase = cfg, phase
-        self.rank, self.world, local = _dist()
+        self.rank, self.world, local = init_from_env()
         run, pc = cfg["run"], cfg[f"phase{phase}"]
         self.pc = pc
         self.out = Path(run["out_dir"])
@@ -290,7 +269,7 @@ class Trainer:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(res.to_dict()))
             os.replace(tmp, path)
-        _barrier(self.world)
+        barrier(self.world)
         return VarmapResult.from_dict(json.loads(path.read_text()))
 
     def _write_config(self) -> None:
@@ -340,36 +319,25 @@ class Trainer:
         them (recipe, ISO ranges, white balance), then (phase 1) downsample and paste CutNoise."""
         import isp_sim.torch as ist
 
-        from .data.noise import pair_isos, release_profile
-        from isp_sim import sample_wb
+        from .data.noise import draw_pair, release_profile
 
         s = self.settings
         prof = self.profile if s.recipe == "paper" else release_profile(self.profile)
         lis, sis, wls, wss = [], [], [], []
         for seed in batch["noise_seed"].tolist():
             rng = np.random.default_rng(int(seed))
-            li, si = pair_isos(rng, self.profile, s.recipe, s.long_iso, s.short_iso, s.iso_ratio)
-            wl = sample_wb(rng, (s.wb_r, s.wb_b))
-            ws = wl if s.recipe == "paper" else sample_wb(rng, (s.wb_r, s.wb_b))
+            li, si, wl, ws = draw_pair(rng, self.profile, s.recipe, s.long_iso, s.short_iso, s.iso_ratio,
+                                       (s.wb_r, s.wb_b))
             lis.append(li), sis.append(si), wls.append(wl), wss.append(ws)
         long = ist.degrade(long, prof, iso=lis, wb=np.stack(wls), generator=self.gen).image
         short = ist.degrade(short, prof, iso=sis, wb=np.stack(wss), generator=self.gen).image
         if self.phase == 1:
-            box = batch["cut_box"]
             wide = s.recipe == "release"
-
-            def paste(dst, src):
-                dst = dst.clone()
-                for b, (y, x, h, w) in enumerate(box.tolist()):
-                    if y >= 0:
-                        dst[b, :, y:y + h, x:x + w] = src[b, :, y:y + h, x:x + w]
-                return dst
-
-            if wide:
-                short = paste(short, gt)
-            long, short, gt = (F.avg_pool2d(t, s.scale) for t in (long, short, gt))
+            if wide:  # the release's box is pasted on the full-size short frame
+                short = paste_boxes(short, gt, batch["cut_box"])
+            long, short, gt = (F.avg_pool2d(x, s.scale) for x in (long, short, gt))
             if not wide:
-                short = paste(short, gt)
+                short = paste_boxes(short, gt, batch["cut_box"])
         return long, short, gt
 
     def _loss(self, model, net, batch) -> torch.Tensor:
@@ -386,23 +354,8 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             t = model.deblurnet(F.avg_pool2d(long, s), F.avg_pool2d(short, s))
         t = F.interpolate(t.float().clamp(0, 1), size=long.shape[-2:], mode="bilinear", align_corners=False)
-        p = self.pc["patch"]
-        crops: dict[str, list[torch.Tensor]] = {"long": [], "short": [], "gt": [], "t": []}
-        yx, cs, ct = batch["patch_yx"], batch["cut_short"], batch["cut_t"]
-        for b in range(long.shape[0]):
-            for j in range(yx.shape[1]):
-                y, x = int(yx[b, j, 0]), int(yx[b, j, 1])
-                sl = (slice(None), slice(y, y + p), slice(x, x + p))
-                g = gt[b][sl]
-                for key, src, cut in (("short", short[b], cs[b, j]), ("t", t[b], ct[b, j]), ("long", long[b], None)):
-                    c = src[sl]
-                    if cut is not None and int(cut[0]) >= 0:
-                        cy, cx, ch, cw = (int(v) for v in cut)
-                        c = c.clone()
-                        c[:, cy:cy + ch, cx:cx + cw] = g[:, cy:cy + ch, cx:cx + cw]
-                    crops[key].append(c)
-                crops["gt"].append(g)
-        lc, sc, gc, tc = (torch.stack(crops[k]) for k in ("long", "short", "gt", "t"))
+        lc, sc, gc, tc = phase2_patches(long, short, gt, t, batch["patch_yx"], batch["cut_short"], batch["cut_t"],
+                                        self.pc["patch"])
         with self._autocast():
             out = net(lc, sc, tc)
         return w * F.l1_loss(out.float(), gc)
@@ -497,7 +450,7 @@ class Trainer:
         if steps_per_epoch == 0:
             raise ConfigError(f"phase{self.phase}.batch_size {bs} is larger than the {len(sampler.indices())} "
                               f"samples per process and epoch")
-        log = _Logger(self.dir, self.rank == 0, run["tensorboard"], resume_step=gstep if self.resume else None)
+        log = TrainLog(self.dir, self.rank == 0, run["tensorboard"], resume_step=gstep if self.resume else None)
         self.gen = torch.Generator(device=self.device).manual_seed(run["seed"] * 1000 + self.phase * 10 + self.rank)
         if self.resume and "noise_generator" in st:
             self.gen.set_state(st["noise_generator"])
@@ -567,16 +520,10 @@ class Trainer:
             return losses
         finally:
             log.close()
-            _barrier(self.world)
+            barrier(self.world)
 
     def _mean_loss(self, lv: float) -> float:
-        if self.world == 1:
-            return lv
-        import torch.distributed as dist
-
-        t = torch.tensor([lv], dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
-        return float(t) / self.world
+        return mean_over_ranks(lv, self.world, self.device)
 
     def _save(self, state: dict[str, Any]) -> None:
         if self.rank == 0:
@@ -588,7 +535,7 @@ class Trainer:
                                                "global_step": gstep, "profile": self.profile.name,
                                                "config": json.loads(json.dumps(self.cfg))})
 
-    def _validate(self, model: D2HNet, log: "_Logger", epoch: int, gstep: int) -> None:
+    def _validate(self, model: D2HNet, log: "TrainLog", epoch: int, gstep: int) -> None:
         """Rank 0: score the validation set, print one persistent line, keep the best model, write the image grid."""
         if self.rank != 0:
             return
@@ -610,70 +557,6 @@ class Trainer:
             grid = validation_grid(model, self.val, png, n=run["val_images"], scale=self.pc["scale"],
                                    device=self.device, title=f"phase 2, epoch {epoch}, step {gstep}")
             log.image("val/grid", grid, gstep)
-
-
-class _Logger:
-    """CSV logs (``train.csv``, ``val.csv``) and, when available, TensorBoard; only on rank 0."""
-
-    def __init__(self, folder: Path, active: bool, tensorboard: bool, resume_step: int | None) -> None:
-        self.active, self.folder, self.tb = active, folder, None
-        if not active:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        if resume_step is not None:  # drop rows logged after the state we resume from
-            for name in ("train.csv", "val.csv"):
-                p = folder / name
-                if p.exists():
-                    with p.open(newline="") as f:
-                        rows = list(csv.reader(f))
-                    keep = rows[:1] + [r for r in rows[1:] if int(r[0]) <= resume_step]
-                    with p.open("w", newline="") as f:
-                        csv.writer(f).writerows(keep)
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(folder / "tb"))
-            except ImportError:
-                self.tb = None
-                print("d2hnet train: TensorBoard is not installed: logging to train.csv / val.csv only "
-                      "(pip install 'phonenoise[tensorboard]', or set run.tensorboard = false)", flush=True)
-
-    def _append(self, name: str, header: list[str], row: list[Any]) -> None:
-        p = self.folder / name
-        new = not p.exists()
-        with p.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(header)
-            w.writerow(row)
-
-    def train(self, step: int, epoch: int, loss: float, lr: float, elapsed: float) -> None:
-        if not self.active:
-            return
-        self._append("train.csv", ["step", "epoch", "loss", "lr", "elapsed_s"],
-                     [step, epoch, f"{loss:.6g}", f"{lr:.3g}", f"{elapsed:.1f}"])
-        if self.tb is not None:
-            self.tb.add_scalar("train/loss", loss, step)
-            self.tb.add_scalar("train/lr", lr, step)
-
-    def val(self, step: int, epoch: int, res: dict[str, dict[str, float]]) -> None:
-        if not self.active:
-            return
-        for split, r in res.items():
-            self._append("val.csv", ["step", "epoch", "split", "n", "psnr", "ssim"],
-                         [step, epoch + 0, split, r["n"], f"{r['psnr']:.4f}", f"{r['ssim']:.5f}"])
-            if self.tb is not None:
-                self.tb.add_scalar(f"val_{split}/psnr", r["psnr"], step)
-                self.tb.add_scalar(f"val_{split}/ssim", r["ssim"], step)
-
-    def image(self, tag: str, img: np.ndarray, step: int) -> None:
-        if self.active and self.tb is not None:
-            self.tb.add_image(tag, img, step)
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
 
 
 def train(config: str | os.PathLike | dict[str, Any], *, profile: isp_sim.NoiseProfile | str | os.PathLike | None = None,

@@ -30,7 +30,7 @@ from isp_sim.pipeline import D2HNET_WB_RANGE, WBRange
 
 from ..errors import InputError
 
-__all__ = ["RECIPES", "pair_isos", "degrade_pair", "check_iso_setup", "release_profile"]
+__all__ = ["RECIPES", "pair_isos", "draw_pair", "degrade_pair", "check_iso_setup", "release_profile"]
 
 RECIPES = ("paper", "release")
 
@@ -72,6 +72,18 @@ def pair_isos(rng: np.random.Generator, profile: isp_sim.NoiseProfile, recipe: s
             float(rng.integers(int(short_iso[0]), int(short_iso[1]) + 1)))
 
 
+def draw_pair(rng: np.random.Generator, profile: isp_sim.NoiseProfile, recipe: str = "paper",
+              long_iso: tuple[float, float] = (1000, 4000), short_iso: tuple[float, float] = (6400, 12800),
+              ratio: float = 8.0, wb_range: WBRange = D2HNET_WB_RANGE
+              ) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The pair's random parameters under ``recipe``: ``(long ISO, short ISO, long WB gains, short WB gains)``
+    (the same gains for both under "paper", one draw per frame under "release"); both engines draw through it."""
+    li, si = pair_isos(rng, profile, recipe, long_iso, short_iso, ratio)
+    wl = sample_wb(rng, wb_range)
+    ws = wl if recipe == "paper" else sample_wb(rng, wb_range)
+    return li, si, wl, ws
+
+
 _RELEASE_PROFILES: dict = {}
 
 
@@ -102,9 +114,7 @@ def degrade_pair(long: np.ndarray, short: np.ndarray, profile: isp_sim.NoiseProf
 
     Deterministic given the state of ``rng`` (and independent of numba's thread count).
     """
-    li, si = pair_isos(rng, profile, recipe, long_iso, short_iso, ratio)
-    wl = sample_wb(rng, wb_range)
-    ws = wl if recipe == "paper" else sample_wb(rng, wb_range)
+    li, si, wl, ws = draw_pair(rng, profile, recipe, long_iso, short_iso, ratio, wb_range)
     seeds = rng.integers(0, 2**63, size=2, dtype=np.int64)
     prof = profile if recipe == "paper" else release_profile(profile)
     rl = isp_sim.degrade(long, prof, iso=li, wb=(wl[0], wl[2]), seed=int(seeds[0]))
