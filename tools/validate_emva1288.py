@@ -36,6 +36,18 @@ from pathlib import Path
 QUANTITIES = ("K", "R", "QE", "sigma_y_dark", "sigma_d", "u_p_min", "u_p_sat", "u_e_sat", "SNR_max", "DR",
               "DSNU1288", "PRNU1288", "LE_min", "LE_max")
 
+# the reference's processing chain and the results read from it, shared by both scripts
+_REF_RESULTS = """parser = process.ParseEmvaDescriptorFile(desc, loglevel=logging.WARNING)
+imgs = process.LoadImageData(parser.images, loglevel=logging.WARNING)
+dat = process.Data1288(imgs.data, loglevel=logging.WARNING)
+res = process.Results1288(dat.data, loglevel=logging.WARNING)
+vals = {}
+for q in %r:
+    v = getattr(res, q)
+    v = v() if callable(v) else v
+    vals[q] = None if v is None else float(v)
+""" % (QUANTITIES,)
+
 REF_SCRIPT = r"""
 import json, logging, shutil, sys, os
 import numpy as np
@@ -54,44 +66,30 @@ ds = DatasetGenerator(steps=steps, L=L, version="4.0", image_format="tif", outdi
                       bit_depth=bits, width=width, height=height, seed=seed, dsnu=dsnu_map, prnu=prnu_map,
                       u_esat=u_esat)
 desc = ds.descriptor_path
-parser = process.ParseEmvaDescriptorFile(desc, loglevel=logging.WARNING)
-imgs = process.LoadImageData(parser.images, loglevel=logging.WARNING)
-dat = process.Data1288(imgs.data, loglevel=logging.WARNING)
-res = process.Results1288(dat.data, loglevel=logging.WARNING)
-vals = {}
-for q in %r:
-    v = getattr(res, q)
-    v = v() if callable(v) else v
-    vals[q] = None if v is None else float(v)
-vals["QE"] = vals["QE"] / 100.0  # the reference reports QE in %%
+{results}vals["QE"] = vals["QE"] / 100.0  # the reference reports QE in %
 cam = ds.cam
 truth = {"K": float(cam.K), "blackoffset": float(cam.blackoffset), "sigma2_dark_0 (e-^2)": float(cam._sigma2_dark_0),
          "u_esat (e-)": float(cam._u_esat), "mean QE over wavelengths": float(np.mean(cam.qe.qe)),
-         "DSNU map std (e-)": float(np.std(dsnu_map)), "PRNU map std (%%)": float(100 * np.std(prnu_map))}
+         "DSNU map std (e-)": float(np.std(dsnu_map)), "PRNU map std (%)": float(100 * np.std(prnu_map))}
 info = {"index_u_ysat": int(res.index_u_ysat), "index_sensitivity_max": int(res.index_sensitivity_max),
         "index_linearity": [int(res.index_linearity_min), int(res.index_linearity_max)],
         "n_temporal": int(len(res.temporal["u_p"]))}
 print(json.dumps({"version": emva1288.__version__ if hasattr(emva1288, "__version__") else
                   __import__("emva1288._version", fromlist=["version"]).version,
                   "descriptor": desc, "reference": vals, "camera": truth, "info": info}))
-""" % (QUANTITIES,)
+"""
 
 REF_DESCRIPTOR_SCRIPT = r"""
 import json, logging, sys
 from emva1288 import process
-parser = process.ParseEmvaDescriptorFile(sys.argv[1], loglevel=logging.WARNING)
-imgs = process.LoadImageData(parser.images, loglevel=logging.WARNING)
-dat = process.Data1288(imgs.data, loglevel=logging.WARNING)
-res = process.Results1288(dat.data, loglevel=logging.WARNING)
-vals = {}
-for q in %r:
-    v = getattr(res, q)
-    v = v() if callable(v) else v
-    vals[q] = None if v is None else float(v)
-vals["QE"] = vals["QE"] / 100.0
+desc = sys.argv[1]
+{results}vals["QE"] = vals["QE"] / 100.0
 print(json.dumps({"reference": vals, "info": {"index_u_ysat": int(res.index_u_ysat),
                   "n_temporal": int(len(res.temporal["u_p"]))}}))
-""" % (QUANTITIES,)
+"""
+
+REF_SCRIPT = REF_SCRIPT.replace("{results}", _REF_RESULTS)
+REF_DESCRIPTOR_SCRIPT = REF_DESCRIPTOR_SCRIPT.replace("{results}", _REF_RESULTS)
 
 OURS_SCRIPT = r"""
 import json, sys, warnings
