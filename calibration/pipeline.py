@@ -430,49 +430,54 @@ def _r(v, nd=6):
     return None if not math.isfinite(v) else float(f"{v:.{nd + 3}g}")
 
 
-def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: list, notes: list) -> tuple[dict, dict]:
-    """The isp_sim profile dict (format version 1) and the cross-ISO fit record."""
+def _quality(e: IsoEstimate) -> dict:
+    """The fit-quality and provenance record of one ISO (``points[].quality`` in the profile)."""
+    d = e.dark
+    lf = list(d.laws)
+    quality = {
+        "ptc_r2": _r([f.r2 for f in e.ptc]), "ptc_chi2_red": _r([f.chi2_red for f in e.ptc]),
+        "ptc_max_rel_residual": _r([f.max_rel_residual for f in e.ptc]), "ptc_n_tiles": [f.n_tiles for f in e.ptc],
+        "ptc_free_intercept_K": _r([f.K if f else None for f in e.ptc_free]),
+        "ppcc_tukey": _r([law.ppcc_tukey if law else None for law in lf]),
+        "ppcc_gaussian": _r([law.ppcc_gauss if law else None for law in lf]),
+        "kl_tukey": _r([law.kl_tukey if law else None for law in lf]),
+        "kl_gaussian": _r([law.kl_gauss if law else None for law in lf]),
+        "quantisation_dominated": [bool(x) for x in d.quant_dominated],
+        "dsnu": _r(d.dsnu) if d.dsnu is not None else None, "dsnu_removed": bool(d.dsnu_removed),
+        "n_dark": len(e.dark_files), "n_flat_pairs": len(e.flat_pairs), "dark_pixels_per_channel": _r(d.n_pixels),
+        "gaussian_read_std": _r(d.read_std),
+        "dng_noise_profile": _r(e.dng_measured),
+        "method": {"K": e.method, "read_noise_row_bias": e.dark_source},
+        "photo_estimates": [{"method": le.method, "K": _r(le.K), "dark_variance": _r(le.dark_var),
+                             "files": [Path(f).name for f in le.files]} for le in e.labfree],
+    }
+    if e.dng_compare:
+        quality["dng_noise_profile_tag"] = _r(e.dng_compare.get("tag"))
+        quality["dng_tag_S_rel_diff"] = _r(e.dng_compare.get("S_rel_diff"))
+        quality["dng_tag_O_rel_diff"] = _r(e.dng_compare.get("O_rel_diff"))
+    return quality
+
+
+def _point(e: IsoEstimate, law_name: str) -> dict:
+    """One ISO's measured point of the profile (values, standard errors, quality)."""
+    d = e.dark
+    tk = law_name == "tukey_lambda"
+    return {
+        "iso": float(e.iso), "K": _r(e.K), "read_law": law_name,
+        "read_lambda": _r(e.law["read_lambda"]) if tk else [None] * 4,
+        "read_scale": _r(e.law["read_scale"]) if tk else [None] * 4,
+        "read_std": _r(e.law["read_std"] if tk else d.read_std), "row_std": _r(d.row_std),
+        "bias": _r(d.bias),
+        "uncertainty": {"K": _r(e.K_err), "read_std": _r(d.read_std_err), "row_std": _r(d.row_std_err),
+                        "bias": _r(d.bias_err)},
+        "quality": _quality(e),
+    }
+
+
+def _cross_iso(estimates: dict, pts: list, law_name: str, msgs: list, notes: list) -> tuple[np.ndarray, dict, dict]:
+    """The cross-ISO models of the profile (K vs ISO with its break test, log-linear noise lines, the measured
+    lambdas and biases) and their fit record; says when K vs ISO is not a line."""
     isos = sorted(estimates)
-    f0 = sess.frames[0]
-    all_qd = all(bool(np.all(estimates[i].dark.quant_dominated)) for i in isos)
-    law_name = "gaussian" if all_qd else "tukey_lambda"
-    pts = []
-    for iso in isos:
-        e = estimates[iso]
-        d = e.dark
-        lf = [l for l in d.laws]
-        quality = {
-            "ptc_r2": _r([f.r2 for f in e.ptc]), "ptc_chi2_red": _r([f.chi2_red for f in e.ptc]),
-            "ptc_max_rel_residual": _r([f.max_rel_residual for f in e.ptc]), "ptc_n_tiles": [f.n_tiles for f in e.ptc],
-            "ptc_free_intercept_K": _r([f.K if f else None for f in e.ptc_free]),
-            "ppcc_tukey": _r([l.ppcc_tukey if l else None for l in lf]),
-            "ppcc_gaussian": _r([l.ppcc_gauss if l else None for l in lf]),
-            "kl_tukey": _r([l.kl_tukey if l else None for l in lf]),
-            "kl_gaussian": _r([l.kl_gauss if l else None for l in lf]),
-            "quantisation_dominated": [bool(x) for x in d.quant_dominated],
-            "dsnu": _r(d.dsnu) if d.dsnu is not None else None, "dsnu_removed": bool(d.dsnu_removed),
-            "n_dark": len(e.dark_files), "n_flat_pairs": len(e.flat_pairs), "dark_pixels_per_channel": _r(d.n_pixels),
-            "gaussian_read_std": _r(d.read_std),
-            "dng_noise_profile": _r(e.dng_measured),
-            "method": {"K": e.method, "read_noise_row_bias": e.dark_source},
-            "photo_estimates": [{"method": le.method, "K": _r(le.K), "dark_variance": _r(le.dark_var),
-                                 "files": [Path(f).name for f in le.files]} for le in e.labfree],
-        }
-        if e.dng_compare:
-            quality["dng_noise_profile_tag"] = _r(e.dng_compare.get("tag"))
-            quality["dng_tag_S_rel_diff"] = _r(e.dng_compare.get("S_rel_diff"))
-            quality["dng_tag_O_rel_diff"] = _r(e.dng_compare.get("O_rel_diff"))
-        tk = law_name == "tukey_lambda"
-        pts.append({
-            "iso": float(iso), "K": _r(e.K), "read_law": law_name,
-            "read_lambda": _r(e.law["read_lambda"]) if tk else [None] * 4,
-            "read_scale": _r(e.law["read_scale"]) if tk else [None] * 4,
-            "read_std": _r(e.law["read_std"] if tk else d.read_std), "row_std": _r(d.row_std),
-            "bias": _r(d.bias),
-            "uncertainty": {"K": _r(e.K_err), "read_std": _r(d.read_std_err), "row_std": _r(d.row_std_err),
-                            "bias": _r(d.bias_err)},
-            "quality": quality,
-        })
     kmean = np.array([float(np.exp(np.mean(np.log(p["K"])))) for p in pts])
     kmean_err = np.array([float(np.sqrt(np.mean((np.asarray(p["uncertainty"]["K"]) / np.asarray(p["K"])) ** 2) / 4)) * km
                           for p, km in zip(pts, kmean)])
@@ -531,6 +536,17 @@ def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: lis
     cross["read_scale_line"] = models.get("read_scale")
     cross["row_std_line"] = models.get("row_std")
     models["k_vs_iso"] = _r_tree(cross["k_vs_iso"])
+    return kmean, models, cross
+
+
+def build_profile(estimates: dict, sess: Session, *, name, root: Path, msgs: list, notes: list) -> tuple[dict, dict]:
+    """The isp_sim profile dict (format version 1) and the cross-ISO fit record."""
+    isos = sorted(estimates)
+    f0 = sess.frames[0]
+    all_qd = all(bool(np.all(estimates[i].dark.quant_dominated)) for i in isos)
+    law_name = "gaussian" if all_qd else "tukey_lambda"
+    pts = [_point(estimates[iso], law_name) for iso in isos]
+    kmean, models, cross = _cross_iso(estimates, pts, law_name, msgs, notes)
     mt = [f.mtime for f in sess.frames if f.mtime]
     iso_fmt = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")
     used = sorted({p for e in estimates.values() for p in e.dark_files} |
