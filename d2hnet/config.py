@@ -38,6 +38,8 @@ import json
 import math
 import os
 from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from isp_sim.cli_support import file_problem, folder_problem
@@ -297,3 +299,142 @@ def load_config(path: str | os.PathLike, *, overrides: dict[str, dict[str, Any]]
             break
         raw.setdefault(sec, {}).update(kv)
     return validate_config(raw, Path(path).resolve().parent, check_paths=check_paths)
+
+
+# ----------------------------------------------------------------------------- typed, frozen view
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: the run folder, seeding, device and precision, workers, logging, checkpoints, validation."""
+
+    out_dir: str
+    seed: int
+    device: str
+    amp: str
+    deterministic: bool
+    num_workers: int
+    log_every: int
+    ckpt_every: int
+    val_every: int
+    progress: bool
+    tensorboard: bool
+    val_protocol: str
+    keep_last: int
+    keep_every: int
+    keep_best: bool
+    val_images: int
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: training and validation folders, their layout, long exposures used, the decoded cache."""
+
+    train_dir: str
+    layout: str
+    val_dir: str
+    long_suffixes: tuple[str, ...]
+    max_val: int
+    decoded_cache: str
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """``[noise]``: the profile, the recipe and engine, ISO and white-balance ranges."""
+
+    profile: str
+    recipe: str
+    engine: str
+    iso_ratio: float
+    long_iso: tuple[float, float]
+    short_iso: tuple[float, float]
+    wb_r: tuple[float, float]
+    wb_b: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """``[augment]``: Illumination Adjustment, Color Adjustment and CutNoise."""
+
+    ia_p: float
+    ia_gammas: tuple[float, ...]
+    ca_p: float
+    ca_a: tuple[float, float]
+    ca_b: tuple[float, float]
+    cutnoise_p: float
+    cutnoise_t_p: float
+    cutnoise_size: int
+
+
+@dataclass(frozen=True)
+class VarmapConfig:
+    """``[varmap]``: VarmapSelection's window, percentile, squares per image and extra patches."""
+
+    enabled: bool
+    window: int
+    percentile: float
+    squares_per_image: int
+    extra_ratio: float
+    extra: int
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """``[phase1]`` / ``[phase2]``: schedule, optimiser, crops; phase 2 adds patches and DeblurNet's weights."""
+
+    epochs: int
+    lr: float
+    betas: tuple[float, float]
+    lr_step: int
+    lr_gamma: float
+    batch_size: int
+    crop: int
+    scale: int
+    l1_weight: float
+    max_steps: int
+    patch: int = 256
+    patches: int = 2
+    deblur_checkpoint: str = ""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A validated training config (:func:`validate_config`) as frozen, typed sections; :meth:`to_dict` gives the
+    JSON-able dict back (``config.json`` in the run folder)."""
+
+    run: RunConfig
+    data: DataConfig
+    noise: NoiseConfig
+    augment: AugmentConfig
+    varmap: VarmapConfig
+    model: dict
+    phase1: PhaseConfig
+    phase2: PhaseConfig
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any]) -> "TrainConfig":
+        """From a dict :func:`validate_config` returned (lists become tuples)."""
+        def build(kind, d):
+            names = {f.name for f in fields(kind)}
+            return kind(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+
+        return cls(run=build(RunConfig, cfg["run"]), data=build(DataConfig, cfg["data"]),
+                   noise=build(NoiseConfig, cfg["noise"]), augment=build(AugmentConfig, cfg["augment"]),
+                   varmap=build(VarmapConfig, cfg["varmap"]), model=copy.deepcopy(dict(cfg["model"])),
+                   phase1=build(PhaseConfig, cfg["phase1"]), phase2=build(PhaseConfig, cfg["phase2"]))
+
+    def phase(self, n: int) -> PhaseConfig:
+        """The section of phase ``n`` (1 or 2)."""
+        return self.phase1 if n == 1 else self.phase2
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able dict (tuples as lists), equal to the validated dict it came from."""
+        def plain(x):
+            d = asdict(x)
+            return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+        out = {s: plain(getattr(self, s)) for s in ("run", "data", "noise", "augment", "varmap")}
+        out["model"] = copy.deepcopy(self.model)
+        out["phase1"] = {k: v for k, v in plain(self.phase1).items() if k in DEFAULTS["phase1"]}
+        out["phase2"] = plain(self.phase2)
+        return {s: out[s] for s in DEFAULTS}

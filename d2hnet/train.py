@@ -63,7 +63,7 @@ from .checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
 from .ckpt_policy import CheckpointPolicy
 from .dist import barrier, init_from_env, mean_over_ranks
 from .train_log import TrainLog
-from .config import ConfigError, load_config, validate_config
+from .config import ConfigError, TrainConfig, load_config, validate_config
 from .data.batch import paste_boxes, phase2_patches
 from .data.dataset import SampleSettings, TrainDataset, ValDataset, worker_init_fn
 from .data.layout import scan_dataset
@@ -173,26 +173,27 @@ class Trainer:
         if phase not in (1, 2):
             raise ConfigError(f"phase must be 1 or 2, got {phase!r}")
         self.cfg, self.phase = cfg, phase
+        self.config = TrainConfig.from_dict(cfg)
         self.rank, self.world, local = init_from_env()
-        run, pc = cfg["run"], cfg[f"phase{phase}"]
+        run, pc = self.config.run, self.config.phase(phase)
         self.pc = pc
-        self.out = Path(run["out_dir"])
+        self.out = Path(run.out_dir)
         self.dir = self.out / f"phase{phase}"
-        self.device = self._device(run["device"], local)
-        self.amp = run["amp"]
+        self.device = self._device(run.device, local)
+        self.amp = run.amp
         if self.amp == "auto":
             self.amp = "bf16" if self.device.type == "cuda" else "off"
         if self.amp != "off" and self.device.type != "cuda":
             raise ConfigError(f"config key run.amp: {self.amp!r} needs CUDA; the device is {self.device}")
         # --- profile and noise settings
-        name = profile if profile is not None else cfg["noise"]["profile"]
+        name = profile if profile is not None else self.config.noise.profile
         self.profile = isp_sim.load_profile(name)
-        nz = cfg["noise"]
-        check_iso_setup(self.profile, nz["recipe"], nz["long_iso"], nz["short_iso"], nz["iso_ratio"])
+        nz = self.config.noise
+        check_iso_setup(self.profile, nz.recipe, nz.long_iso, nz.short_iso, nz.iso_ratio)
         # --- data
-        self.records = scan_dataset(cfg["data"]["train_dir"], cfg["data"]["layout"])
-        self._check_sizes(pc["crop"])
-        self.val = ValDataset(cfg["data"]["val_dir"]) if cfg["data"]["val_dir"] else None
+        self.records = scan_dataset(self.config.data.train_dir, self.config.data.layout)
+        self._check_sizes(pc.crop)
+        self.val = ValDataset(self.config.data.val_dir) if self.config.data.val_dir else None
         # --- run folder
         self.state_path = self.dir / "state.pt"
         self.resume_from = Path(resume_from) if resume_from is not None else None
@@ -207,17 +208,17 @@ class Trainer:
         if resume and self.resume_from is None and not self.state_path.exists():
             raise ConfigError(f"--resume: no phase-{phase} state at {self.state_path}")
         self.resume = resume
-        self.deblur_ckpt = pc.get("deblur_checkpoint") or str(self.out / "model_phase1.pt")
+        self.deblur_ckpt = pc.deblur_checkpoint or str(self.out / "model_phase1.pt")
         if phase == 2 and check_deblur:
             self._check_deblur()
-        a = cfg["augment"]
+        a = self.config.augment
         self.settings = SampleSettings(
-            phase=phase, crop=pc["crop"], scale=pc["scale"], patch=pc.get("patch", 256), patches=pc.get("patches", 2),
-            long_suffixes=tuple(cfg["data"]["long_suffixes"]), ia_p=a["ia_p"], ia_gammas=tuple(a["ia_gammas"]),
-            ca_p=a["ca_p"], ca_a=tuple(a["ca_a"]), ca_b=tuple(a["ca_b"]), cutnoise_p=a["cutnoise_p"],
-            cutnoise_t_p=a["cutnoise_t_p"], cutnoise_size=a["cutnoise_size"], recipe=nz["recipe"], engine=nz["engine"],
-            long_iso=tuple(nz["long_iso"]), short_iso=tuple(nz["short_iso"]), iso_ratio=nz["iso_ratio"],
-            wb_r=tuple(nz["wb_r"]), wb_b=tuple(nz["wb_b"]))
+            phase=phase, crop=pc.crop, scale=pc.scale, patch=pc.patch, patches=pc.patches,
+            long_suffixes=self.config.data.long_suffixes, ia_p=a.ia_p, ia_gammas=tuple(a.ia_gammas),
+            ca_p=a.ca_p, ca_a=tuple(a.ca_a), ca_b=tuple(a.ca_b), cutnoise_p=a.cutnoise_p,
+            cutnoise_t_p=a.cutnoise_t_p, cutnoise_size=a.cutnoise_size, recipe=nz.recipe, engine=nz.engine,
+            long_iso=tuple(nz.long_iso), short_iso=tuple(nz.short_iso), iso_ratio=nz.iso_ratio,
+            wb_r=tuple(nz.wb_r), wb_b=tuple(nz.wb_b))
 
     # --------------------------------------------------------------- checks and setup
 
@@ -253,19 +254,19 @@ class Trainer:
                                       "lower the crop in the config or remove the tuple")
 
     def _varmap(self) -> VarmapResult | None:
-        v = self.cfg["varmap"]
-        if not v["enabled"]:
+        v = self.config.varmap
+        if not v.enabled:
             return None
         if not any(r.long_last is not None for r in self.records):
             warnings.warn("VarmapSelection skipped: no training tuple has a long_last frame", stacklevel=2)
             return None
         path = self.out / f"varmap_phase{self.phase}.json"
         if self.rank == 0 and not path.exists():
-            n_extra = v["extra"] if v["extra"] >= 0 else int(round(v["extra_ratio"] * len(self.records)))
-            res = varmap_selection(self.records, crop=self.pc["crop"], n_extra=n_extra, window=v["window"],
-                                   percentile=v["percentile"], squares_per_image=v["squares_per_image"],
-                                   seed=np.random.SeedSequence([self.cfg["run"]["seed"], 0xBA5, self.phase]),
-                                   progress=self.cfg["run"]["progress"])
+            n_extra = v.extra if v.extra >= 0 else int(round(v.extra_ratio * len(self.records)))
+            res = varmap_selection(self.records, crop=self.pc.crop, n_extra=n_extra, window=v.window,
+                                   percentile=v.percentile, squares_per_image=v.squares_per_image,
+                                   seed=np.random.SeedSequence([self.config.run.seed, 0xBA5, self.phase]),
+                                   progress=self.config.run.progress)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(res.to_dict()))
             os.replace(tmp, path)
@@ -291,9 +292,9 @@ class Trainer:
     # --------------------------------------------------------------- the loop
 
     def _build(self):
-        seed = self.cfg["run"]["seed"]
+        seed = self.config.run.seed
         _seed_all(seed + self.phase)
-        model = D2HNet(self.cfg["model"])
+        model = D2HNet(self.config.model)
         if self.phase == 2:
             self._check_deblur()
             prev = load_checkpoint(self.deblur_ckpt)
@@ -304,8 +305,8 @@ class Trainer:
             model.deblurnet.requires_grad_(False)
         model.to(self.device)
         net = model.deblurnet if self.phase == 1 else model.enhancenet
-        opt = torch.optim.Adam(net.parameters(), lr=self.pc["lr"], betas=tuple(self.pc["betas"]))
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.pc["lr_step"], gamma=self.pc["lr_gamma"])
+        opt = torch.optim.Adam(net.parameters(), lr=self.pc.lr, betas=tuple(self.pc.betas))
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.pc.lr_step, gamma=self.pc.lr_gamma)
         return model, net, opt, sched
 
     def _autocast(self):
@@ -345,17 +346,17 @@ class Trainer:
         long, short, gt = (batch[k].to(dev, non_blocking=True) for k in ("long", "short", "gt"))
         if "noise_seed" in batch:
             long, short, gt = self._degrade_on_device(batch, long, short, gt)
-        w = self.pc["l1_weight"]
+        w = self.pc.l1_weight
         if self.phase == 1:
             with self._autocast():
                 out = net(long, short)
             return w * F.l1_loss(out.float(), gt)
-        s = self.pc["scale"]
+        s = self.pc.scale
         with torch.no_grad(), self._autocast():
             t = model.deblurnet(F.avg_pool2d(long, s), F.avg_pool2d(short, s))
         t = F.interpolate(t.float().clamp(0, 1), size=long.shape[-2:], mode="bilinear", align_corners=False)
         lc, sc, gc, tc = phase2_patches(long, short, gt, t, batch["patch_yx"], batch["cut_short"], batch["cut_t"],
-                                        self.pc["patch"])
+                                        self.pc.patch)
         with self._autocast():
             out = net(lc, sc, tc)
         return w * F.l1_loss(out.float(), gc)
@@ -384,15 +385,15 @@ class Trainer:
 
     def run(self, *, max_steps: int | None = None) -> list[float]:
         """Train this phase (to its last epoch, or ``max_steps`` global steps); return this rank's step losses."""
-        run = self.cfg["run"]
+        run = self.config.run
         det_before = torch.are_deterministic_algorithms_enabled()
-        if run["deterministic"]:
+        if run.deterministic:
             if self.device.type == "cuda":
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
                 torch.backends.cudnn.benchmark = False
             torch.use_deterministic_algorithms(True, warn_only=self.device.type == "cuda")
         try:
-            return self._run(max_steps if max_steps is not None else (self.pc["max_steps"] or None))
+            return self._run(max_steps if max_steps is not None else (self.pc.max_steps or None))
         finally:
             torch.use_deterministic_algorithms(det_before)
 
@@ -401,12 +402,12 @@ class Trainer:
         written, ``<out_dir>/decoded_cache``), "off", or a folder."""
         from .data.decoded import DecodedCache
 
-        where = self.cfg["data"]["decoded_cache"]
+        where = self.config.data.decoded_cache
         if where == "off":
             return None
         if where != "auto":
             return DecodedCache(where)
-        for d in (Path(self.cfg["data"]["train_dir"]) / ".d2hnet_decoded", self.out / "decoded_cache"):
+        for d in (Path(self.config.data.train_dir) / ".d2hnet_decoded", self.out / "decoded_cache"):
             try:
                 d.mkdir(parents=True, exist_ok=True)
                 probe = d / f".probe_{os.getpid()}"
@@ -418,10 +419,10 @@ class Trainer:
         return None
 
     def _run(self, max_steps: int | None) -> list[float]:
-        run, pc = self.cfg["run"], self.pc
+        run, pc = self.config.run, self.pc
         self._write_config()
         vm = self._varmap()
-        ds = TrainDataset(self.records, self.profile, self.settings, seed=run["seed"],
+        ds = TrainDataset(self.records, self.profile, self.settings, seed=run.seed,
                           blur_patches=vm.patches if vm else None, decoded_cache=self._decoded_cache())
         model, net, opt, sched = self._build()
         self.model = model
@@ -444,33 +445,33 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             train_net = DDP(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        sampler = EpochSampler(len(ds), run["seed"], self.rank, self.world)
-        bs = pc["batch_size"]
+        sampler = EpochSampler(len(ds), run.seed, self.rank, self.world)
+        bs = pc.batch_size
         steps_per_epoch = len(sampler.indices()) // bs
         if steps_per_epoch == 0:
             raise ConfigError(f"phase{self.phase}.batch_size {bs} is larger than the {len(sampler.indices())} "
                               f"samples per process and epoch")
-        log = TrainLog(self.dir, self.rank == 0, run["tensorboard"], resume_step=gstep if self.resume else None)
-        self.gen = torch.Generator(device=self.device).manual_seed(run["seed"] * 1000 + self.phase * 10 + self.rank)
+        log = TrainLog(self.dir, self.rank == 0, run.tensorboard, resume_step=gstep if self.resume else None)
+        self.gen = torch.Generator(device=self.device).manual_seed(run.seed * 1000 + self.phase * 10 + self.rank)
         if self.resume and "noise_generator" in st:
             self.gen.set_state(st["noise_generator"])
-        self.policy = CheckpointPolicy(self.dir, keep_last=run["keep_last"], keep_every=run["keep_every"],
-                                       keep_best=run["keep_best"])
+        self.policy = CheckpointPolicy(self.dir, keep_last=run.keep_last, keep_every=run.keep_every,
+                                       keep_best=run.keep_best)
         losses: list[float] = []
         self._t0 = t0 = time.time() - elapsed
-        nw = run["num_workers"]
+        nw = run.num_workers
         # Workers are spawned, not forked: numba's OpenMP layer (and CUDA) do not survive fork().
         # They persist across epochs; the sampler (in this process) carries the epoch.
         loader = DataLoader(_EpochAware(ds), batch_size=bs, sampler=sampler, drop_last=True, num_workers=nw,
                             worker_init_fn=worker_init_fn if nw else None, pin_memory=self.device.type == "cuda",
                             multiprocessing_context="spawn" if nw else None, persistent_workers=nw > 0)
         try:
-            while epoch < pc["epochs"]:
+            while epoch < pc.epochs:
                 net.train()
                 sampler.set_epoch(epoch)
                 sampler.set_start(step * bs)
                 bar = None
-                if run["progress"] and self.rank == 0:
+                if run.progress and self.rank == 0:
                     from tqdm.auto import tqdm
 
                     bar = tqdm(total=steps_per_epoch, initial=step, desc=f"phase {self.phase} epoch {epoch + 1}/{pc['epochs']}",
@@ -487,7 +488,7 @@ class Trainer:
                     losses.append(lv)
                     if bar is not None:
                         bar.update(1)
-                    if gstep % run["log_every"] == 0 or step == steps_per_epoch:
+                    if gstep % run.log_every == 0 or step == steps_per_epoch:
                         mean = self._mean_loss(lv)  # all-reduced over ranks (a collective: every rank calls it)
                         log.train(gstep, epoch, mean, opt.param_groups[0]["lr"], time.time() - t0)
                         if bar is not None:
@@ -495,7 +496,7 @@ class Trainer:
                     done = max_steps is not None and gstep >= max_steps
                     if step == steps_per_epoch:
                         break
-                    if done or (run["ckpt_every"] and gstep % run["ckpt_every"] == 0):
+                    if done or (run.ckpt_every and gstep % run.ckpt_every == 0):
                         self._save(self._state(model, opt, sched, scaler, epoch, step, gstep))
                     if done:  # the models as they are now, so a bounded run leaves usable checkpoints
                         self._save_model(model, self.out / f"model_phase{self.phase}.pt", epoch, gstep)
@@ -511,7 +512,7 @@ class Trainer:
                 self._save_model(model, self.out / f"model_phase{self.phase}.pt", epoch, gstep)
                 if self.rank == 0:
                     self.policy.after_epoch(epoch, self.state_path, self.out / f"model_phase{self.phase}.pt")
-                if self.val is not None and run["val_every"] and (epoch % run["val_every"] == 0 or epoch == pc["epochs"]):
+                if self.val is not None and run.val_every and (epoch % run.val_every == 0 or epoch == pc.epochs):
                     self._validate(model, log, epoch, gstep)
                 if max_steps is not None and gstep >= max_steps:
                     break
@@ -541,20 +542,20 @@ class Trainer:
             return
         from .validate import evaluate, val_line
 
-        run = self.cfg["run"]
-        res = evaluate(model, self.val, phase=self.phase, scale=self.pc["scale"], device=self.device,
-                       amp=self.amp, max_items=self.cfg["data"]["max_val"], protocol=run["val_protocol"])
+        run = self.config.run
+        res = evaluate(model, self.val, phase=self.phase, scale=self.pc.scale, device=self.device,
+                       amp=self.amp, max_items=self.config.data.max_val, protocol=run.val_protocol)
         log.val(gstep, epoch, res)
         best = self.policy.after_validation(epoch, res)
         line = val_line(res, epoch=epoch, step=gstep) + (" (best so far: best.pt)" if best else "")
         from tqdm.auto import tqdm
 
         tqdm.write(f"phase {self.phase} {line}")
-        if run["val_images"] and self.phase == 2:
+        if run.val_images and self.phase == 2:
             from .val_images import validation_grid
 
             png = self.dir / "val_images" / f"epoch_{epoch:04d}.png"
-            grid = validation_grid(model, self.val, png, n=run["val_images"], scale=self.pc["scale"],
+            grid = validation_grid(model, self.val, png, n=run.val_images, scale=self.pc.scale,
                                    device=self.device, title=f"phase 2, epoch {epoch}, step {gstep}")
             log.image("val/grid", grid, gstep)
 
