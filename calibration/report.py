@@ -72,12 +72,17 @@ def plot_ptc(est, path: Path, usable_max: float) -> Path:
         d0 = float(est.dark.bias[c])
         a.loglog(xs, f.K * (xs - d0) + f.intercept, "k-", lw=1, label=f"K={f.K:.4g}±{f.K_err:.2g} DN/e-")
         a.axvline(usable_max, color="0.5", ls="--", lw=0.8)
-        a.set_title(f"{CHANNELS[c]}  ISO {est.iso:g}", fontsize=9)
-        a.set_xlabel("mean above black (DN)", fontsize=8)
-        a.set_ylabel("temporal variance (DN²)", fontsize=8)
-        _readable_log_ticks(a)
-        a.legend(fontsize=7)
+        _ptc_axes(a, f"{CHANNELS[c]}  ISO {est.iso:g}")
     return save_figure(fig, path)
+
+
+def _ptc_axes(a, title: str) -> None:
+    """Title, axis labels, readable log ticks and legend of one photon-transfer panel."""
+    a.set_title(title, fontsize=9)
+    a.set_xlabel("mean above black (DN)", fontsize=8)
+    a.set_ylabel("temporal variance (DN²)", fontsize=8)
+    _readable_log_ticks(a)
+    a.legend(fontsize=7)
 
 
 def plot_k_vs_iso(result, path: Path) -> Path:
@@ -140,11 +145,7 @@ def plot_labfree(est, path: Path) -> Path:
         for le in est.labfree:
             if le.method != est.method:
                 a.loglog(xs, le.K[c] * xs + le.dark_var[c], "--", lw=0.8, label=f"{le.method}: K={le.K[c]:.4g}")
-        a.set_title(f"{CHANNELS[c]}  ISO {est.iso:g} (photos: o burst, s single frame)", fontsize=9)
-        a.set_xlabel("mean above black (DN)", fontsize=8)
-        a.set_ylabel("temporal variance (DN²)", fontsize=8)
-        _readable_log_ticks(a)
-        a.legend(fontsize=7)
+        _ptc_axes(a, f"{CHANNELS[c]}  ISO {est.iso:g} (photos: o burst, s single frame)")
     return save_figure(fig, path)
 
 
