@@ -34,7 +34,32 @@ from .rawio import RawFrame, is_raw_candidate, read_raw
 
 CLASSIFY_RULE = ("per ISO, m0 is the lowest frame level (largest CFA-channel mean above black); a frame is dark "
                  "when m0 is below max(2 DN, 1.5 x the temporal noise s estimated from same-channel neighbour "
-                 "differences) and the frame's level is within max(1 DN, 0.25 s) of m0; otherwise it is a flat")
+                 "differences) and the frame's level is within max(1 DN, 0.25 s) of m0; otherwise it is a photo "
+                 "when its scene structure (the green plane's block means, 16 x 16 blocks, less a smooth degree-4 "
+                 "surface for lens shading, relative std) exceeds 2%, else a flat")
+STRUCTURE_PHOTO = 0.02
+
+
+def scene_structure(frame: RawFrame, noise: float) -> float:
+    """Relative std of the Gr plane's block means around a smooth degree-4 surface (lens shading, a tilted
+    target), less what the pixel noise ``noise`` (DN) leaves in a block mean: about 0 for a flat field, far
+    above 2% for a photo of a scene."""
+    (i, j) = channel_sites(frame.pattern)[1]
+    g = np.asarray(frame.data[i::2, j::2], dtype=np.float32)
+    n = max(2, min(g.shape) // 16)
+    h, w = g.shape[0] // n * n, g.shape[1] // n * n
+    if h < 2 * n or w < 2 * n:
+        return 0.0
+    m = g[:h, :w].reshape(h // n, n, w // n, n).mean(axis=(1, 3)).astype(np.float64) - float(frame.black_level[1])
+    level = float(np.mean(m))
+    if level <= 0:
+        return 0.0
+    yy, xx = np.meshgrid(np.linspace(-1, 1, m.shape[0]), np.linspace(-1, 1, m.shape[1]), indexing="ij")
+    cols = [yy ** a * xx ** b for a in range(5) for b in range(5 - a)]
+    A = np.stack([c.ravel() for c in cols], 1)
+    coef, *_ = np.linalg.lstsq(A, m.ravel(), rcond=None)
+    resid_var = float(np.var(m.ravel() - A @ coef)) - (2.0 * noise / n) ** 2  # block-mean noise, with margin
+    return float(np.sqrt(max(resid_var, 0.0)) / level)
 
 
 @dataclass
@@ -60,6 +85,7 @@ class FrameInfo:
     mtime: float = 0.0
     digest: str = ""  # hash of the pixel data: identical frames (a copied file) share it
     constant: float | None = None  # the value of a frame whose pixels are all equal, else None
+    structure: float = 0.0  # scene structure: relative residual of the G plane's block means after a smooth fit
 
     def key(self) -> tuple:
         return (self.camera, self.shape, self.pattern, self.white_level, tuple(np.round(self.black_level, 3)))
@@ -78,7 +104,7 @@ class Session:
     ignored: list  # non-raw-suffix files
     skipped: list  # (path, reason)
     warnings: list
-    classification: list  # (path, kind, mean above black, noise) for mixed layouts
+    classification: list  # (path, kind, mean above black, noise, scene structure) for mixed layouts
 
 
 def _summary(frame: RawFrame) -> tuple[np.ndarray, float, float, str, float | None]:
@@ -141,15 +167,18 @@ class FrameCache:
         self._files.clear()
 
 
-def classify(levels: list[float], noises: list[float]) -> list[str]:
-    """'dark' or 'flat' for frames of one ISO by :data:`CLASSIFY_RULE` (level = largest channel mean above black)."""
+def classify(levels: list[float], noises: list[float], structures: list[float] | None = None) -> list[str]:
+    """'dark', 'flat' or 'photo' for frames of one ISO by :data:`CLASSIFY_RULE` (level = largest channel mean
+    above black; ``structures`` from :func:`scene_structure`, none: no photos)."""
     if not levels:
         return []
+    s = structures if structures is not None else [0.0] * len(levels)
+    lit = lambda k: "photo" if s[k] > STRUCTURE_PHOTO else "flat"  # noqa: E731
     j = int(np.argmin(levels))
     m0 = levels[j]
     if m0 >= max(2.0, 1.5 * noises[j]):
-        return ["flat"] * len(levels)
-    return ["dark" if lv - m0 <= max(1.0, 0.25 * n) else "flat" for lv, n in zip(levels, noises)]
+        return [lit(k) for k in range(len(levels))]
+    return ["dark" if lv - m0 <= max(1.0, 0.25 * n) else lit(k) for k, (lv, n) in enumerate(zip(levels, noises))]
 
 
 def _iso_from_name(path: str, pattern: str | None) -> float | None:
@@ -248,12 +277,13 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             return ("error", str(p), str(exc))
         try:
             means, noise, sat, digest, constant = _summary(fr)
+            structure = scene_structure(fr, noise) if kind is None else 0.0
             if cache is not None:
                 cache.put(str(p), fr.data)
         finally:
             data_shape = fr.data.shape
             fr.data = None
-        return ("ok", fr, kind, means, noise, sat, data_shape, digest, constant)
+        return ("ok", fr, kind, means, noise, sat, data_shape, digest, constant, structure)
 
     bar = progress_bar(progress, len(files), "scan")
     for res in _map_ordered(one, files, jobs):
@@ -262,7 +292,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             skipped.append((res[1], res[2]))
             warnings_.append(f"skipped {res[2]}")
             continue
-        _, fr, kind, means, noise, sat, shape, digest, constant = res
+        _, fr, kind, means, noise, sat, shape, digest, constant, structure = res
         iso, src = fr.iso, fr.iso_source
         if iso is None:
             iso = _iso_from_name(fr.path, iso_from_name)
@@ -282,6 +312,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                                exposure_time=fr.exposure_time, camera=fr.camera, shape=tuple(shape), pattern=fr.pattern,
                                black_level=fr.black_level, white_level=fr.white_level, channel_mean=means,
                                noise_std=noise, saturated_fraction=sat, noise_profile=fr.noise_profile,
+                               structure=structure,
                                notes=list(fr.notes), mtime=mtime, digest=digest, constant=constant))
         for n in fr.notes:
             if "GainMap" in n:
@@ -332,7 +363,8 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
         if f.kind_source == "classified":
             by_iso[f.iso].append(f)
     for fs in by_iso.values():
-        for f, k in zip(fs, classify([float(np.max(f.channel_mean)) for f in fs], [f.noise_std for f in fs])):
+        for f, k in zip(fs, classify([float(np.max(f.channel_mean)) for f in fs], [f.noise_std for f in fs],
+                                     [f.structure for f in fs])):
             f.kind = k
     darks, flats, photo = defaultdict(list), defaultdict(list), defaultdict(list)
     classification = []
@@ -343,7 +375,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                              f"{f.black_level.tolist()} (more than 3 noise std): the file's black level is probably "
                              "wrong, so bias and the shot-noise origin are off")
         if f.kind_source == "classified":
-            classification.append((f.path, f.kind, float(np.max(f.channel_mean)), f.noise_std))
+            classification.append((f.path, f.kind, float(np.max(f.channel_mean)), f.noise_std, f.structure))
     return Session(root=root, layout=layout, frames=used, darks=dict(darks), flats=dict(flats),
                    photos={k: sorted(v, key=lambda f: f.path) for k, v in photo.items()}, ignored=ignored,
                    skipped=skipped, warnings=warnings_, classification=classification)

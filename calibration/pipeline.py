@@ -145,8 +145,9 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
     if sess.layout == "mixed":
         nd = sum(len(v) for v in sess.darks.values())
         nf = sum(len(v) for v in sess.flats.values())
-        run.notes.append(f"no dark/ and flat/ folders: frames classified automatically ({CLASSIFY_RULE}): {nd} dark, "
-                         f"{nf} flat")
+        nph = sum(len(v) for v in sess.photos.values())
+        run.notes.append(f"no dark/, flat/ or photos/ folders: frames classified automatically ({CLASSIFY_RULE}): "
+                         f"{nd} dark, {nf} flat, {nph} photo")
     plan, plan_lf = run.plan()
     total = (sum(2 * len(d) + 2 * len(p) for d, p in plan.values()) + sum(len(v) for v in sess.photos.values())
              + sum(2 * len(d) for d in plan_lf.values()))

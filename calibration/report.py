@@ -293,10 +293,10 @@ def write_report(result, out_dir: str | os.PathLike, *, profile_path: str | os.P
         L.append(f"  - ignored `{p}` (no raw-file suffix)")
     if s.classification:
         L.append("\nAutomatic classification (mixed folder): " + CLASSIFY_RULE + ".\n")
-        L.append("| file | class | max channel mean above black (DN) | neighbour-difference noise (DN) |")
-        L.append("|---|---|---|---|")
-        for p, k, m, n in s.classification:
-            L.append(f"| {Path(p).name} | {k} | {m:.3g} | {n:.3g} |")
+        L.append("| file | class | max channel mean above black (DN) | neighbour-difference noise (DN) | scene structure |")
+        L.append("|---|---|---|---|---|")
+        for p, k, m, n, st in s.classification:
+            L.append(f"| {Path(p).name} | {k} | {m:.3g} | {n:.3g} | {100 * st:.2f}% |")
     L.append("\n## Plots\n")
     L += [f"![{p.stem}]({p.name})" for p in plots]
     L.append(f"\nProvenance: {prof.provenance.get('tool')}, created {prof.provenance.get('created')}, "

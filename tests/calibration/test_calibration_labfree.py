@@ -116,3 +116,19 @@ def test_burst_motion_term_absorbs_jitter():
     e = burst_estimate([f.data for f in fr], fr[0].pattern, fr[0].black_level, fr[0].white_level)
     np.testing.assert_allclose(e.K, s.truth[1600.0].K, rtol=0.05)
     assert any("motion" in n for n in e.notes)
+
+
+def test_mixed_folder_classifies_darks_flats_and_photos(tmp_path):
+    """One folder of everything: the rule (stated in the report) keeps flats flats (a flat pair is also a
+    two-frame static burst) and finds the photos by their scene structure."""
+    simulate_capture(PHONE_B, tmp_path / "s", isos=[100, 1600, 6400], n_dark=3, n_flat_pairs=3, size=(192, 256),
+                     n_scenes=1, burst=3, seed=6, layout="mixed")
+    r = _quiet_calibrate(tmp_path / "s")
+    kinds = {p.split("/")[-1].split("_")[0]: set() for p, *_ in r.session.classification}
+    for p, k, *_ in r.session.classification:
+        kinds[p.split("/")[-1].split("_")[0]].add(k)
+    assert kinds == {"dark": {"dark"}, "flat": {"flat"}, "scene": {"photo"}}
+    assert all(e.method == "flat_field" and e.labfree for e in r.estimates.values())
+    from calibration.report import write_report
+
+    assert "scene structure" in write_report(r, tmp_path / "rep").read_text()

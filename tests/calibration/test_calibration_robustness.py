@@ -105,7 +105,7 @@ def test_mixed_folder_classification(tmp_path):
                      layout="mixed")
     res = calibrate(tmp_path, progress=False)
     assert res.session.layout == "mixed"
-    for path, kind, _, _ in res.session.classification:
+    for path, kind, *_ in res.session.classification:
         assert kind == ("dark" if "/dark_" in path else "flat"), path
     assert any("classified automatically" in n for n in res.notes)
 
