@@ -3,8 +3,8 @@
     python -m benchmarks.bench_degrade [--size 1024] [--rounds 9] [--no-12mp] [--threads-only]
 
 Threads: one and two numba threads on the natural photo, in a quiet window and with a busy-loop process
-occupying one core (5 rounds each, fresh processes, alternating), with the OpenMP wait policy isp_sim sets
-(``OMP_WAIT_POLICY=PASSIVE`` unless the caller set one) and, for comparison, libgomp's default (active spinning).
+occupying one core (5 degrades per fresh process, alternating rounds), for each OpenMP wait setting in
+``POLICIES`` (isp_sim's default, passive, short and libgomp's default spin counts, active spinning).
 
 Baseline: ../shared/bench/official_degrade.py (NumPy/SciPy/colour-demosaicing
 restatement of the D2HNet release's noise path). Ours: isp_sim.degrade with the
@@ -130,39 +130,51 @@ isp_sim.degrade(photo, prof, iso=8000, seed=0)
 ts = []
 for i in range(5):
     t = time.perf_counter(); isp_sim.degrade(photo, prof, iso=8000, seed=i); ts.append(time.perf_counter() - t)
-print(json.dumps({"median_ms": 1000 * statistics.median(ts), "policy": os.environ.get("OMP_WAIT_POLICY")}))
+print(json.dumps({"median_ms": 1000 * statistics.median(ts)}))
 """
 
 
-def thread_robustness(size: int, rounds: int = 2) -> list[str]:
-    """Markdown rows: median ms (5 degrades per fresh process) for 1 / 2 threads, quiet and with a busy core."""
+#: OpenMP settings compared: (label, environment). isp_sim's own default applies only where neither variable is set.
+POLICIES = [
+    ("isp_sim default", {}),
+    ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ("GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}),
+    ("libgomp default (GOMP_SPINCOUNT=300000)", {"GOMP_SPINCOUNT": "300000"}),
+    ("OMP_WAIT_POLICY=ACTIVE (spin)", {"OMP_WAIT_POLICY": "ACTIVE"}),
+]
+
+
+def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
+    """Markdown rows: median ms (5 degrades per fresh process) for 1 / 2 threads, quiet and with a busy core,
+    for each OpenMP wait setting in :data:`POLICIES`."""
+    policies = policies or POLICIES
     res: dict[tuple, list[float]] = {}
     for _ in range(rounds):
         for busy in (False, True):
             hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
             try:
-                for policy in ("PASSIVE (isp_sim default)", "libgomp default (spin)"):
+                for label, extra in policies:
                     for threads in (1, 2):
                         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
                         env.pop("OMP_WAIT_POLICY", None)
-                        if policy.startswith("libgomp"):
-                            env["OMP_WAIT_POLICY"] = "ACTIVE"
+                        env.pop("GOMP_SPINCOUNT", None)
+                        env.update(extra)
                         r = subprocess.run([sys.executable, "-c", THREADS_CHILD, str(size)], capture_output=True,
                                            text=True, cwd=ROOT, env=env)
                         if r.returncode:
                             raise RuntimeError(r.stderr)
                         ms = json.loads(r.stdout.strip().splitlines()[-1])["median_ms"]
-                        res.setdefault((busy, policy, threads), []).append(ms)
+                        res.setdefault((busy, label, threads), []).append(ms)
             finally:
                 if hog:
                     hog.kill()
-    rows = [f"| window | OpenMP wait policy | 1 thread (ms) | 2 threads (ms) | 2 threads / 1 thread time |",
+    rows = ["| window | OpenMP wait setting | 1 thread (ms) | 2 threads (ms) | 2 threads / 1 thread time |",
             "|---|---|---|---|---|"]
     for busy in (False, True):
-        for policy in ("PASSIVE (isp_sim default)", "libgomp default (spin)"):
-            one = statistics.median(res[(busy, policy, 1)])
-            two = statistics.median(res[(busy, policy, 2)])
-            rows.append(f"| {'one core busy' if busy else 'quiet'} | {policy} | {one:.0f} | {two:.0f} | {two / one:.2f} |")
+        for label, _ in policies:
+            one = statistics.median(res[(busy, label, 1)])
+            two = statistics.median(res[(busy, label, 2)])
+            rows.append(f"| {'one core busy' if busy else 'quiet'} | {label} | {one:.0f} | {two:.0f} | {two / one:.2f} |")
     return rows
 
 
@@ -231,6 +243,9 @@ def main() -> None:
     ap.add_argument("--no-12mp", action="store_true")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads-only", action="store_true", help="only the thread-robustness table")
+    ap.add_argument("--thread-rounds", type=int, default=2, help="alternating rounds of the thread table")
+    ap.add_argument("--policies", nargs="+", type=int, default=None,
+                    help="indices into POLICIES for the thread table (default: all)")
     a = ap.parse_args()
     if a.worker:
         print(json.dumps(worker(a.size, a.rounds)))
@@ -242,8 +257,10 @@ def main() -> None:
     n = a.size
     isp_sim.degrade(np.zeros((64, 64, 3), np.float32), "mi_note10", iso=8000, seed=0)  # fill the numba cache
     if a.threads_only or (os.cpu_count() or 1) >= 2:
-        print(f"# threads: natural photo {n}x{n}, medians of 5 degrades per fresh process, 2 alternating rounds")
-        print("\n".join(thread_robustness(n)) + "\n")
+        print(f"# threads: natural photo {n}x{n}, medians of 5 degrades per fresh process, {a.thread_rounds} "
+              "alternating rounds")
+        pol = [POLICIES[i] for i in a.policies] if a.policies else POLICIES
+        print("\n".join(thread_robustness(n, a.thread_rounds, pol)) + "\n")
         if a.threads_only:
             return
     print(f"# isp_sim.degrade vs release path, {n}x{n}, mi_note10 ISO 8000, WB (2.0, 1.7), Menon 2007 both sides")

@@ -20,11 +20,14 @@ from __future__ import annotations
 import importlib
 import os as _os
 
-# OpenMP threads of the numba kernels sleep instead of spinning when idle. libgomp's default (spin, then sleep)
-# made two threads slower than one whenever another process used the second core (benchmarks/bench_degrade.py
-# --threads-only: 123 vs 72 ms with a busy core; passive 90 vs 107 ms), at a cost in a quiet window. Set before
-# the OpenMP runtime starts (numba loads it at the first parallel call); a value the caller set is kept.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP threads of the numba kernels spin only briefly (10,000 iterations, libgomp's default is 300,000)
+# before they sleep: long spinning made two threads slower than one whenever another process held the second
+# core, sleeping at once cost speed in a quiet window (benchmarks/bench_degrade.py --threads-only, BENCHMARKS.md:
+# with one core busy two threads took 0.88-1.07x the one-thread time with this setting, 1.16-1.71x spinning).
+# Set before the OpenMP runtime starts (numba loads it at the first parallel call); the caller's
+# OMP_WAIT_POLICY or GOMP_SPINCOUNT, when set, is kept.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
 
 __version__ = "0.1.0"
 
