@@ -178,24 +178,12 @@ def _side_by_side(long_path: Path, short_path: Path, restored: Path) -> list:
 
 
 def _contact_sheet(path: Path, rows: list) -> Path:
-    """One row per restored pair: long, short, restored thumbnails (matplotlib, Agg)."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """One row per restored pair: long, short, restored thumbnails."""
+    from .val_images import save_image_grid
 
-    fig = Figure(figsize=(9.0, 2.6 * len(rows) + 0.3), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(rows), 3, squeeze=False)
-    for r, (name, imgs) in enumerate(rows):
-        for c, (img, col) in enumerate(zip(imgs, ("long", "short", "restored"))):
-            ax = axes[r][c]
-            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{name}: {col}" if c == 0 else col, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    cells = [[(img, f"{name}: {col}" if c == 0 else col) for c, (img, col) in
+              enumerate(zip(imgs, ("long", "short", "restored")))] for name, imgs in rows]
+    return save_image_grid(path, cells, cell_size=(3.0, 2.6))
 
 
 # ----------------------------------------------------------------------------- convert-release

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .data.dataset import ValDataset
     from .models.pair import D2HNet
 
-__all__ = ["COLUMNS", "validation_grid"]
+__all__ = ["COLUMNS", "save_image_grid", "validation_grid"]
 
 COLUMNS = ("long", "short", "DeblurNet", "EnhanceNet", "ground truth")
 
@@ -33,13 +33,42 @@ def _centre(img: np.ndarray, crop: int) -> np.ndarray:
     return img[y:y + c, x:x + c]
 
 
+def save_image_grid(path: str | os.PathLike, cells: list[list[tuple[np.ndarray, str]]], *,
+                    row_labels: list[str] | None = None, title: str = "", cell_size: tuple[float, float] = (2.2, 2.4)
+                    ) -> Path:
+    """A PNG of images in rows (``cells[r][c] = (image in [0, 1], title)``), with optional row labels and a title
+    (matplotlib, Agg; written atomically)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n_cols = max(len(r) for r in cells)
+    fig = Figure(figsize=(cell_size[0] * n_cols, cell_size[1] * len(cells) + 0.4), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(cells), n_cols, squeeze=False)
+    for r, row in enumerate(cells):
+        for c, (img, label) in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(label, fontsize=8)
+            if c == 0 and row_labels:
+                ax.set_ylabel(row_labels[r], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, out)
+    return out
+
+
 @torch.no_grad()
 def validation_grid(model: "D2HNet", val: "ValDataset", out_png: str | os.PathLike, *, n: int = 4, crop: int = 256,
                     scale: int = 2, device: str | torch.device = "cpu", title: str = "") -> np.ndarray:
     """Write the grid (module docstring) to ``out_png``; return it as a float32 ``(3, H, W)`` array in [0, 1]."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from .metrics import psnr
 
     dev = torch.device(device)
@@ -61,25 +90,8 @@ def validation_grid(model: "D2HNet", val: "ValDataset", out_png: str | os.PathLi
         model.train(was)
     if not rows:
         raise ValueError("validation_grid: the validation set is empty")
-    fig = Figure(figsize=(2.2 * len(COLUMNS), 2.4 * len(rows) + 0.4), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(rows), len(COLUMNS), squeeze=False)
-    for r, (name, imgs) in enumerate(rows):
-        for c, img in enumerate(imgs):
-            ax = axes[r][c]
-            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            label = COLUMNS[c] if c == 4 else f"{COLUMNS[c]}\n{psnr(img, imgs[4]):.2f} dB"
-            ax.set_title(label, fontsize=8)
-            if c == 0:
-                ax.set_ylabel(name, fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = Path(out_png).with_name(f".{Path(out_png).name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, out_png)
+    cells = [[(img, COLUMNS[c] if c == 4 else f"{COLUMNS[c]}\n{psnr(img, imgs[4]):.2f} dB")
+              for c, img in enumerate(imgs)] for _, imgs in rows]
+    save_image_grid(out_png, cells, row_labels=[name for name, _ in rows], title=title)
     grid = np.concatenate([np.concatenate(imgs, axis=1) for _, imgs in rows], axis=0)
     return np.ascontiguousarray(np.clip(grid, 0, 1).transpose(2, 0, 1), dtype=np.float32)
