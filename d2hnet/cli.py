@@ -90,7 +90,7 @@ def _run_restore(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_checkpoint
     from .errors import InputError, IspSimError
-    from .infer import DEFAULT_DEBLUR_SIZE, RestoreOptions, resolve_device, describe_deblur, iter_folder, restore_files
+    from .infer import RestoreOptions, describe_deblur, iter_folder, resolve_deblur, resolve_device, restore_files
 
     pair_mode = args.long is not None or args.short is not None
     if pair_mode and args.input_dir is not None:
@@ -122,9 +122,9 @@ def _run_restore(args: argparse.Namespace) -> int:
         check_distinct_outputs(outs, inputs=every_input)
     dev = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=dev)
-    size = args.deblur_size if args.deblur_size is not None or args.deblur_scale is not None else DEFAULT_DEBLUR_SIZE
+    size, scale = resolve_deblur("standard", args.deblur_size, args.deblur_scale)
     opts = RestoreOptions(
-        deblur_size=size, deblur_scale=args.deblur_scale, tile_size=args.tile_size,
+        deblur_size=size, deblur_scale=scale, tile_size=args.tile_size,
         tile_overlap=args.tile_overlap, device=str(dev), amp=args.amp, progress=not args.no_progress,
     )
     skipped: list[str] = []

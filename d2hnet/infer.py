@@ -49,6 +49,7 @@ from .models.pair import D2HNet
 
 __all__ = [
     "DEFAULT_DEBLUR_SIZE",
+    "resolve_deblur",
     "DEFAULT_TILE_SIZE",
     "DEFAULT_TILE_OVERLAP",
     "AMP_MODES",
@@ -111,6 +112,14 @@ def describe_deblur(height: int, width: int, deblur_size: int | None = DEFAULT_D
     h, w = reduced_size(height, width, deblur_size, deblur_scale)
     how = f"scale {deblur_scale:g}" if deblur_scale is not None else f"long side {deblur_size} px, never upsampled"
     return f"DeblurNet at {w}x{h} for a {width}x{height} input ({how})"
+
+
+def resolve_deblur(protocol: str, deblur_size: int | None, deblur_scale: float | None) -> tuple[int | None, float | None]:
+    """The DeblurNet resolution: what was asked, else the protocol's default (``standard``: restore's default,
+    long side 1024; ``paper``: x0.5, as the release's validation)."""
+    if deblur_size is not None or deblur_scale is not None:
+        return deblur_size, deblur_scale
+    return (None, 0.5) if protocol == "paper" else (DEFAULT_DEBLUR_SIZE, None)
 
 
 def add_deblur_args(parser) -> None:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .data.dataset import ValDataset
 from .models.pair import D2HNet
+from .infer import resolve_deblur
 from .metrics import check_protocol, score
 
 __all__ = ["evaluate", "evaluate_inputs", "format_results", "resolve_deblur", "val_line"]
@@ -34,16 +35,6 @@ def _summarise(rows: list[tuple[str, float, float]], **info) -> dict[str, dict[s
             acc["all"].append((p, s))
     return {k: {"psnr": float(np.mean([a for a, _ in v])), "ssim": float(np.mean([b for _, b in v])), "n": len(v),
                 **info} for k, v in sorted(acc.items())}
-
-
-def resolve_deblur(protocol: str, deblur_size: int | None, deblur_scale: float | None) -> tuple[int | None, float | None]:
-    """The DeblurNet resolution: what was asked, else the protocol's default (``standard``: restore's default,
-    long side 1024; ``paper``: x0.5, as the release's validation)."""
-    from .infer import DEFAULT_DEBLUR_SIZE
-
-    if deblur_size is not None or deblur_scale is not None:
-        return deblur_size, deblur_scale
-    return (None, 0.5) if protocol == "paper" else (DEFAULT_DEBLUR_SIZE, None)
 
 
 def _items(val: ValDataset | str | os.PathLike, max_items: int = 0):

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 
 from .cfa import channel_map, check_pattern, rgb_map
+from .demosaic import DEMOSAIC_ALIASES
+from .demosaic import DEMOSAICING_METHODS as _NUMBA_DEMOSAICS
 from .degradation import DegradeParams, noise_params_for, sample_wb, seed_record
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
@@ -44,7 +46,7 @@ from .profile import NoiseProfile, load_profile
 
 __all__ = ["unprocess", "add_noise", "process", "demosaic", "degrade", "TorchDegradeResult", "DEMOSAICING_METHODS"]
 
-DEMOSAICING_METHODS = ("bilinear", "malvar2004", "menon2007")
+DEMOSAICING_METHODS = tuple(_NUMBA_DEMOSAICS)  # the same methods as isp_sim.demosaic
 _SRGB_DECODE_BREAK = 12.92 * 0.0031308
 
 
@@ -292,7 +294,6 @@ def _menon(x: torch.Tensor, pattern: str, refining_step: bool = True) -> torch.T
 
 
 _DEMOSAIC = {"bilinear": _bilinear, "malvar2004": _malvar, "menon2007": _menon}
-_ALIASES = {"malvar": "malvar2004", "menon": "menon2007"}
 
 
 @torch.no_grad()
@@ -305,9 +306,9 @@ def demosaic(cfa: torch.Tensor, pattern: str = "RGGB", method: str = "menon2007"
     x = _check_mosaic(cfa, "CFA").to(torch.float32)
     if not isinstance(method, str):
         raise InputTypeError(f"demosaicing method must be a string, got {type(method).__name__}")
-    key = _ALIASES.get(method.lower(), method.lower())
+    key = DEMOSAIC_ALIASES.get(method.lower(), method.lower())
     if key not in _DEMOSAIC:
-        raise InputError(f"unknown demosaicing method {method!r}; valid: {', '.join([*_DEMOSAIC, *_ALIASES])}")
+        raise InputError(f"unknown demosaicing method {method!r}; valid: {', '.join([*_DEMOSAIC, *DEMOSAIC_ALIASES])}")
     check_pattern(pattern)
     return _DEMOSAIC[key](x, pattern, **kwargs)
 
