@@ -40,6 +40,8 @@ import numpy as np
 
 from isp_sim.cfa import channel_sites
 
+from .errors import CalibrationError
+
 from .estimators import SATURATION_FRACTION
 
 __all__ = ["LabFreeEstimate", "burst_estimate", "single_estimate", "tag_estimate", "METHODS"]
@@ -142,7 +144,7 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
     ``K`` from ``tile``-pixel tiles (large tiles: the slope is steady); the dark variance from ``tile_dark``-pixel
     tiles with ``K`` fixed (small tiles reach the darkest parts of a scene, where the intercept is decided)."""
     if len(frames) < 2:
-        raise ValueError("a burst needs at least two frames")
+        raise CalibrationError("a burst needs at least two frames")
     black = np.asarray(black, np.float64)
     off = black + (np.zeros(4) if bias is None else np.asarray(bias, np.float64))
     usable = SATURATION_FRACTION * (white - float(black.max()))
@@ -154,7 +156,7 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
         clip = (stack[:, i::2, j::2] >= white).any(0)
         mu, var, g = _burst_tiles(p, clip, tile, off[c], usable)
         if mu.size < 20:
-            raise ValueError(f"channel {c}: only {mu.size} unclipped tiles below 70% of saturation in the burst")
+            raise CalibrationError(f"channel {c}: only {mu.size} unclipped tiles below 70% of saturation in the burst")
         coef, err, keep = _robust_fit([mu, np.ones_like(mu), g], var, tile * tile * (L - 1))
         K = float(coef[0])
         mu2, var2, g2 = _burst_tiles(p, clip, tile_dark, off[c], usable)
@@ -210,7 +212,7 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
             bv.append(float(np.median(var[sel])))
             bw.append(sel.sum() / max(bv[-1], 1e-12) ** 2)
         if len(bm) < 3:
-            raise ValueError(f"channel {c}: fewer than 3 usable signal bins in the frame")
+            raise CalibrationError(f"channel {c}: fewer than 3 usable signal bins in the frame")
         K, cc, ke, ce = _line(np.array(bm), np.array(bv), np.array(bw))
         Ks.append(K), cs.append(cc), Kerr.append(ke), cerr.append(ce)
         ntiles.append(int(ok.sum()))
@@ -229,7 +231,7 @@ def tag_estimate(noise_profile: Sequence[Sequence[float]], black: Sequence[float
     if len(pairs) == 1:
         pairs = pairs * 3
     if len(pairs) != 3:
-        raise ValueError(f"NoiseProfile with {len(pairs)} pairs: expected 1 or 3 (R, G, B)")
+        raise CalibrationError(f"NoiseProfile with {len(pairs)} pairs: expected 1 or 3 (R, G, B)")
     rng = white - np.asarray(black, np.float64)
     per = [pairs[0], pairs[1], pairs[1], pairs[2]]
     S = np.array([s for s, _ in per])

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
+
 if TYPE_CHECKING:
     from .data.dataset import ValDataset
     from .models.pair import D2HNet
@@ -89,7 +91,7 @@ def validation_grid(model: "D2HNet", val: "ValDataset", out_png: str | os.PathLi
     finally:
         model.train(was)
     if not rows:
-        raise ValueError("validation_grid: the validation set is empty")
+        raise InputError("validation_grid: the validation set is empty")
     cells = [[(img, COLUMNS[c] if c == 4 else f"{COLUMNS[c]}\n{psnr(img, imgs[4]):.2f} dB")
               for c, img in enumerate(imgs)] for _, imgs in rows]
     save_image_grid(out_png, cells, row_labels=[name for name, _ in rows], title=title)
