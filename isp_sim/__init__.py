@@ -23,7 +23,7 @@ import os as _os
 # Idle OpenMP threads of the numba kernels spin only briefly (10,000 iterations, libgomp's default is 300,000)
 # before they sleep: long spinning made two threads slower than one whenever another process held the second
 # core, sleeping at once cost speed in a quiet window (benchmarks/bench_degrade.py --threads-only, BENCHMARKS.md:
-# with one core busy two threads took 0.88-1.07x the one-thread time with this setting, 1.16-1.71x spinning).
+# with one core busy two threads took 0.88-1.37x the one-thread time with this setting, 1.16-1.71x spinning).
 # Set before the OpenMP runtime starts (numba loads it at the first parallel call); the caller's
 # OMP_WAIT_POLICY or GOMP_SPINCOUNT, when set, is kept.
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
