@@ -13,14 +13,21 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     (from the bin's median, chi-square corrected) are rejected as moving before the fit. ``K`` and ``c``
     from a weighted line through the bins' means.
 ``single`` (:func:`single_estimate`), one frame of any scene (a documented equivalent of Foi et al. 2008,
-    "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data"):
-    per channel plane the residual ``r = x - mean of its 4 axial same-channel neighbours`` removes locally
-    linear signal (``var(r) = 1.25 var(noise)`` for independent noise); per ``t x t`` tile a robust scale
-    (1.4826 MAD, insensitive to an edge crossing the tile) and the tile mean; per signal bin the median over
-    tiles (insensitive to the textured minority); then the weighted line. PRNU caveat: a single frame cannot
-    separate the fixed pattern from temporal noise; a PRNU of p adds ``(p * mean)^2`` to the variance, so
-    ``K`` is biased up by about ``p^2 * mean`` (1% PRNU at 10000 electrons: +1%), and high signal levels are
-    excluded (bins above 50% of saturation) to keep the bias small.
+    "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", with Liu, Tanaka and
+    Okutomi 2013's idea of keeping weakly textured patches): per CFA plane and ``t x t`` tile
+    (1) a fine-scale variance, the mean square of the mixed second difference ``[1,-2,1] x [1,-2,1] / 6``
+    (unit gain for white noise; blind to shading, to anything linear in x or y and to axis-aligned edges),
+    (2) a coarse-scale variance, the residual variance around the tile's least-squares plane. White noise
+    gives the same value at both scales; scene structure, whose spectrum falls with frequency, shows more at
+    the coarse one, so tiles whose coarse / fine ratio is above the 80% point of pure noise's are dropped
+    (Foi's smoothness mask). (3) Texture that survives only adds variance: the kept tiles' fine variances are
+    fitted by maximum likelihood (EM) as a mixture of pure-noise tiles, gamma distributed around
+    ``K mu + c`` with the shape that pure noise through the same test has (simulated once, fixed seed), and
+    textured tiles, log-uniform above it. Accuracy is limited by texture that passes as noise: within 6% on
+    smooth scenes, 8-40% on the benchmark's dead-leaves scenes (BENCHMARKS.md), so a calibration prefers
+    bursts and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise;
+    a PRNU of ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the
+    electron count (1% PRNU at 1000 electrons: +10%), which the report states.
 ``dng_tag`` (:func:`tag_estimate`), the vendor's DNG NoiseProfile (tag 51041, one ``(S, O)`` pair for all
     planes or one per plane): ``K = S (W - B)`` and ``c = O (W - B)^2`` (isp_sim's convention,
     :func:`isp_sim.params.dng_noise_profile`); marked as derived from the vendor's model.
@@ -34,6 +41,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -49,7 +57,6 @@ __all__ = ["LabFreeEstimate", "burst_estimate", "single_estimate", "tag_estimate
 #: In the order a calibration prefers them for an ISO without flats: a measurement of the sensor's own temporal
 #: noise, the vendor's model, then the single-frame estimate (the least accurate: see BENCHMARKS.md).
 METHODS = ("burst", "dng_tag", "single")
-_MAD_TO_STD = 1.482602218505602
 
 
 @dataclass
@@ -176,51 +183,140 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
     return est
 
 
-def _residual(plane: np.ndarray) -> np.ndarray:
-    """``x - mean of the 4 axial neighbours`` within one CFA plane (mirrored edges)."""
+def _curvature(plane: np.ndarray) -> np.ndarray:
+    """The mixed second difference ``[1, -2, 1] x [1, -2, 1] / 6`` of one CFA plane (mirrored edges): unit
+    gain for white noise, zero for any signal linear in x or in y (and any ``f(x) + g(y)``), so a leaf's
+    shading and axis-aligned edges leave nothing; its response to a scene frequency ``(fx, fy)`` is
+    ``8/3 sin^2(fx/2) sin^2(fy/2)``."""
     q = np.pad(plane, 1, mode="reflect")
-    return plane - 0.25 * ((q[:-2, 1:-1] + q[2:, 1:-1]) + (q[1:-1, :-2] + q[1:-1, 2:]))
+    d = q[:-2] - 2.0 * q[1:-1] + q[2:]
+    return (d[:, :-2] - 2.0 * d[:, 1:-1] + d[:, 2:]) / 6.0
+
+
+def _flat_tiles(a: np.ndarray, t: int) -> np.ndarray:
+    """``(..., H, W)`` -> ``(n_tiles, t * t)`` in row-major tile order."""
+    h, w = a.shape[-2] // t * t, a.shape[-1] // t * t
+    return a[:h, :w].reshape(h // t, t, w // t, t).transpose(0, 2, 1, 3).reshape(-1, t * t)
+
+
+def _single_tiles(plane: np.ndarray, t: int):
+    """Per ``t x t`` tile: (mean, fine-scale variance = mean curvature^2, coarse variance = the residual variance
+    around the tile's least-squares plane)."""
+    tp = _flat_tiles(plane, t)
+    te = _flat_tiles(_curvature(plane), t)
+    yy, xx = np.mgrid[0:t, 0:t]
+    A = np.stack([np.ones(t * t), xx.ravel() / t - 0.5, yy.ravel() / t - 0.5], 1)
+    proj = np.eye(t * t) - A @ np.linalg.pinv(A)
+    r = tp @ proj
+    return tp.mean(1), (te**2).mean(1), (r**2).sum(1) / (t * t - 3)
+
+
+@lru_cache(maxsize=8)
+def _single_reference(t: int, quantile: float) -> tuple[float, float, float]:
+    """White Gaussian noise of unit variance through :func:`_single_tiles` (fixed seed): the smoothness threshold
+    on coarse / fine (its ``quantile``) and a gamma law (shape, scale) of the fine variance of the tiles that pass
+    it: the distribution a pure-noise tile's variance has."""
+    from scipy import stats
+
+    z = np.random.default_rng(0x5EED).standard_normal((64 * t, 64 * t))
+    _, vf, vc = _single_tiles(z, t)
+    ratio = vc / vf
+    thr = float(np.quantile(ratio, quantile))
+    shape, _, scale = stats.gamma.fit(vf[ratio <= thr], floc=0)
+    return thr, float(shape), float(scale)
+
+
+def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000.0, iters: int = 200,
+                 quadratic: bool = False):
+    """Maximum likelihood (EM) of ``v`` (tile variances at signals ``mu``, unit mean for pure noise) as a mixture:
+    a fraction ``w`` of pure-noise tiles, ``v / (K mu + c)`` gamma distributed with ``shape`` and mean 1, and
+    textured ones, whose structure only adds variance: log-uniform on ``[1, span] x (K mu + c)``. The M-step
+    for ``(K, c)`` is the gamma scale family's: weighted least squares of ``v`` on ``(mu, 1)`` with weights
+    ``posterior / (K mu + c)^2``, iterated. Starts from a line through the lowest fifth of the tiles per signal
+    bin (the structure only adds). Returns (K, c, w, clean-posterior per tile)."""
+    from scipy import stats
+
+    lspan = math.log(span)
+    b = _bins(mu, max(float(mu.min()), 0.5), float(mu.max()) * 1.001, 12)
+    m0, v0 = [], []
+    for k in np.unique(b):
+        s = b == k
+        if s.sum() >= 5:
+            m0.append(float(np.median(mu[s]))), v0.append(float(np.quantile(v[s], 0.2)))
+    if len(m0) >= 2:
+        K, c = np.polyfit(m0, v0, 1)
+    else:
+        K, c = float(np.median(v) / max(np.median(mu), 1e-9)), 0.0
+    K, c, w, P = max(float(K), 1e-6), max(float(c), 1e-3), 0.5, 0.0
+    prev = None
+    for _ in range(iters):
+        s2 = np.maximum(K * mu + c + P * mu * mu, 1e-9)
+        z = v / s2
+        lg = math.log(w) + stats.gamma.logpdf(z, shape, scale=1.0 / shape) - np.log(s2)
+        with np.errstate(divide="ignore"):
+            lh = math.log1p(-w) + np.where((z >= 1.0) & (z <= span), -np.log(v * lspan), -np.inf)
+        post = np.exp(lg - np.logaddexp(lg, lh))
+        w = float(np.clip(post.mean(), 1e-3, 1 - 1e-3))
+        for _ in range(3):
+            wt = post / s2**2
+            A = np.stack([mu, np.ones_like(mu)] + ([mu * mu] if quadratic else []), 1)
+            coef = np.linalg.lstsq(A * np.sqrt(wt)[:, None], v * np.sqrt(wt), rcond=None)[0]
+            K, c = max(float(coef[0]), 1e-6), max(float(coef[1]), 1e-3)
+            P = max(float(coef[2]), 0.0) if quadratic else 0.0
+            s2 = np.maximum(K * mu + c + P * mu * mu, 1e-9)
+        if prev is not None and abs(K / prev[0] - 1) < 1e-7 and abs(c - prev[1]) < 1e-7 * max(abs(c), 1.0):
+            break
+        prev = (K, c)
+    return K, c, w, post
 
 
 def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np.ndarray, white: float, *,
-                    bias: Sequence[float] | np.ndarray | None = None, tile: int = 8, max_fraction: float = 0.5,
-                    files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
+                    bias: Sequence[float] | np.ndarray | None = None, tile: int = 8, max_fraction: float = SATURATION_FRACTION,
+                    smooth_quantile: float = 0.8, files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
     """``K`` and the dark variance per channel from one frame of any scene (module docstring)."""
     black = np.asarray(black, np.float64)
     off = black + (np.zeros(4) if bias is None else np.asarray(bias, np.float64))
     top = max_fraction * (white - float(black.max()))
-    Ks, cs, Kerr, cerr, ntiles, pts = [], [], [], [], [], []
+    thr, shape, scale = _single_reference(int(tile), float(smooth_quantile))
+    Ks, cs, Kerr, cerr, ntiles, nrej, pts, clean = [], [], [], [], [], [], [], []
     x = np.asarray(frame)
     for c, (i, j) in enumerate(channel_sites(pattern)):
         p = x[i::2, j::2].astype(np.float64)
-        r = _residual(p)
-        clip = p >= white
-        tp, tr, tc = (_tiles(a, tile) for a in (p, r, clip))
-        mu = tp.mean(axis=(1, 3)).ravel() - off[c]
-        flat = tr.transpose(0, 2, 1, 3).reshape(-1, tile * tile)
-        med = np.median(flat, axis=1, keepdims=True)
-        sd = _MAD_TO_STD * np.median(np.abs(flat - med), axis=1)
-        ok = ~tc.any(axis=(1, 3)).ravel() & (mu > 0) & (mu < top)
-        mu, var = mu[ok], (sd[ok] ** 2) / 1.25
-        b = _bins(mu, max(float(mu.min()), 0.5) if mu.size else 1.0, top)
+        mu, vf, vc = _single_tiles(p, tile)
+        mu = mu - off[c]
+        clip = _flat_tiles(p >= white, tile).any(1)
+        usable = ~clip & (mu > 0) & (mu < top) & (vf > 0)
+        ok = usable & (vc <= thr * vf)
+        if ok.sum() < 30:
+            raise CalibrationError(f"channel {c}: only {int(ok.sum())} smooth unclipped tiles below "
+                                   f"{100 * max_fraction:.0f}% of saturation in the frame (30 needed)")
+        m, v = mu[ok], vf[ok] / (shape * scale)  # unit mean for pure noise
+        K, cc, w, post = _mixture_fit(m, v, shape, quadratic=False)
+        # the standard errors and the report's points from the tiles judged pure noise
+        sel = post > 0.5
+        b = _bins(m[sel], max(float(m[sel].min()), 0.5), top)
         bm, bv, bw = [], [], []
         for k in np.unique(b):
-            sel = b == k
-            if sel.sum() < 20:
+            s = b == k
+            if s.sum() < 5:
                 continue
-            bm.append(float(np.median(mu[sel])))
-            bv.append(float(np.median(var[sel])))
-            bw.append(sel.sum() / max(bv[-1], 1e-12) ** 2)
-        if len(bm) < 3:
-            raise CalibrationError(f"channel {c}: fewer than 3 usable signal bins in the frame")
-        K, cc, ke, ce = _line(np.array(bm), np.array(bv), np.array(bw))
+            bm.append(float(m[sel][s].mean())), bv.append(float(v[sel][s].mean()))
+            bw.append(s.sum() / max(bv[-1], 1e-12) ** 2)
+        if len(bm) >= 3:
+            _, _, ke, ce = _line(np.array(bm), np.array(bv), np.array(bw))
+        else:
+            ke = ce = float("nan")
         Ks.append(K), cs.append(cc), Kerr.append(ke), cerr.append(ce)
-        ntiles.append(int(ok.sum()))
+        ntiles.append(int(sel.sum())), nrej.append(int(usable.sum() - sel.sum()))
         pts.append((np.array(bm), np.array(bv)))
-    return LabFreeEstimate("single", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, [],
+        clean.append(w)
+    return LabFreeEstimate("single", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                            [str(f) for f in files],
                            ["single frame: PRNU cannot be separated from temporal noise (K biased up by about "
-                            "PRNU^2 x signal; signals above 50% of saturation not used)"], pts)
+                            f"PRNU^2 x electrons; signals above {100 * max_fraction:.0f}% of saturation not used); "
+                            "scene texture that survives the smoothness test biases K up (BENCHMARKS.md)",
+                            "single frame: tiles judged pure noise per channel: "
+                            + ", ".join(f"{100 * w:.0f}%" for w in clean)], pts)
 
 
 def tag_estimate(noise_profile: Sequence[Sequence[float]], black: Sequence[float] | np.ndarray, white: float, *,

@@ -132,3 +132,65 @@ def test_mixed_folder_classifies_darks_flats_and_photos(tmp_path):
     from calibration.report import write_report
 
     assert "scene structure" in write_report(r, tmp_path / "rep").read_text()
+
+
+def _single_frame_of(scene_lin: np.ndarray, iso: float, seed: int, prnu: float = 0.01):
+    """One raw frame (RGGB) of a linear RGB scene through mi_note10's noise model and PRNU, and its truth."""
+    from isp_sim.cfa import channel_index_image
+    from isp_sim.noise import add_noise
+    from isp_sim.profile import load_profile
+
+    params = load_profile("mi_note10").at_iso(iso)
+    h, w = scene_lin.shape[:2]
+    cidx = channel_index_image((h, w), "RGGB")
+    site = np.array([0, 1, 1, 2])[cidx]
+    mosaic = np.take_along_axis(scene_lin, site[..., None], 2)[..., 0]
+    rng = np.random.default_rng(seed)
+    black, white = params.black_level, params.white_level
+    clean = black[cidx] + 0.8 * (white - black.max()) * mosaic / mosaic.max() * (1 + prnu * rng.standard_normal((h, w)))
+    raw = np.clip(add_noise(clean.astype(np.float32), params, "RGGB", seed=seed), 0, white).astype(np.uint16)
+    return raw, params
+
+
+@pytest.mark.parametrize("iso", [800, 6400])
+def test_single_frame_recovers_k_on_a_smooth_scene(iso):
+    """A single frame of a smoothly shaded scene (a bilinear ramp over most of the range, PRNU 1%, mi_note10's
+    Tukey-lambda read noise): the smoothness test and the noise/texture mixture recover K within 6% in every
+    channel (the PRNU bias, about PRNU^2 x electrons, is +2% at ISO 800 averaged over the ramp)."""
+    from calibration.labfree import single_estimate
+
+    y, x = np.mgrid[0:512, 0:640]
+    scene = np.repeat((0.03 + 0.97 * (x / 640) * (y / 512))[..., None], 3, axis=2)
+    raw, t = _single_frame_of(scene, iso, seed=iso)
+    e = single_estimate(raw, "RGGB", t.black_level, t.white_level)
+    np.testing.assert_allclose(e.K, t.K, rtol=0.06)
+    assert e.method == "single" and any("PRNU" in n for n in e.notes)
+    assert all(n > 1000 for n in e.n_tiles)
+
+
+def test_single_frame_rejects_texture_that_a_plain_residual_takes_for_noise():
+    """On the benchmark's harder scenes (leaves down to 2 px, texture on every leaf) the single-frame K is
+    biased up by texture the smoothness test lets through: 17-37% on this scene (BENCHMARKS.md: 8-40% over
+    two phones' ISO ranges), asserted within 50%; the 4-neighbour residual's bin medians (the earlier
+    estimator, recomputed here) are more than twice the truth, so the texture rejection is doing the work."""
+    from calibration.labfree import _bins, single_estimate
+    from isp_sim.scenes import dead_leaves, natural_palette
+
+    rng = np.random.default_rng(12)
+    scene = dead_leaves(rng, 512, palette=natural_palette(rng)).astype(np.float64) ** 2.2
+    raw, t = _single_frame_of(scene, 1600, seed=5)
+    e = single_estimate(raw, "RGGB", t.black_level, t.white_level)
+    assert np.all(np.abs(e.K / t.K - 1) < 0.50), e.K / t.K
+    # the plain estimator: 4-neighbour residual, per-tile MAD, bin medians, line
+    p = raw[0::2, 0::2].astype(np.float64)
+    q = np.pad(p, 1, mode="reflect")
+    r = p - 0.25 * (q[:-2, 1:-1] + q[2:, 1:-1] + q[1:-1, :-2] + q[1:-1, 2:])
+    tr = r[:256, :256].reshape(32, 8, 32, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    tm = p[:256, :256].reshape(32, 8, 32, 8).mean(axis=(1, 3)).ravel() - t.black_level[0]
+    sd = 1.4826 * np.median(np.abs(tr - np.median(tr, 1, keepdims=True)), 1)
+    ok = tm > 0
+    b = _bins(tm[ok], 0.5, 600.0, 8)
+    mus = np.array([np.median(tm[ok][b == k]) for k in np.unique(b) if (b == k).sum() >= 10])
+    vs = np.array([np.median((sd[ok][b == k] ** 2) / 1.25) for k in np.unique(b) if (b == k).sum() >= 10])
+    K_plain = np.polyfit(mus, vs, 1)[0]
+    assert K_plain > 2 * t.K[0], K_plain / t.K[0]
