@@ -226,8 +226,7 @@ def _single_reference(t: int, quantile: float) -> tuple[float, float, float]:
     return thr, float(shape), float(scale)
 
 
-def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000.0, iters: int = 200,
-                 quadratic: bool = False):
+def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000.0, iters: int = 200):
     """Maximum likelihood (EM) of ``v`` (tile variances at signals ``mu``, unit mean for pure noise) as a mixture:
     a fraction ``w`` of pure-noise tiles, ``v / (K mu + c)`` gamma distributed with ``shape`` and mean 1, and
     textured ones, whose structure only adds variance: log-uniform on ``[1, span] x (K mu + c)``. The M-step
@@ -247,10 +246,10 @@ def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000
         K, c = np.polyfit(m0, v0, 1)
     else:
         K, c = float(np.median(v) / max(np.median(mu), 1e-9)), 0.0
-    K, c, w, P = max(float(K), 1e-6), max(float(c), 1e-3), 0.5, 0.0
+    K, c, w = max(float(K), 1e-6), max(float(c), 1e-3), 0.5
     prev = None
     for _ in range(iters):
-        s2 = np.maximum(K * mu + c + P * mu * mu, 1e-9)
+        s2 = np.maximum(K * mu + c, 1e-9)
         z = v / s2
         lg = math.log(w) + stats.gamma.logpdf(z, shape, scale=1.0 / shape) - np.log(s2)
         with np.errstate(divide="ignore"):
@@ -259,11 +258,10 @@ def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000
         w = float(np.clip(post.mean(), 1e-3, 1 - 1e-3))
         for _ in range(3):
             wt = post / s2**2
-            A = np.stack([mu, np.ones_like(mu)] + ([mu * mu] if quadratic else []), 1)
+            A = np.stack([mu, np.ones_like(mu)], 1)
             coef = np.linalg.lstsq(A * np.sqrt(wt)[:, None], v * np.sqrt(wt), rcond=None)[0]
             K, c = max(float(coef[0]), 1e-6), max(float(coef[1]), 1e-3)
-            P = max(float(coef[2]), 0.0) if quadratic else 0.0
-            s2 = np.maximum(K * mu + c + P * mu * mu, 1e-9)
+            s2 = np.maximum(K * mu + c, 1e-9)
         if prev is not None and abs(K / prev[0] - 1) < 1e-7 and abs(c - prev[1]) < 1e-7 * max(abs(c), 1.0):
             break
         prev = (K, c)
@@ -291,24 +289,19 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
             raise CalibrationError(f"channel {c}: only {int(ok.sum())} smooth unclipped tiles below "
                                    f"{100 * max_fraction:.0f}% of saturation in the frame (30 needed)")
         m, v = mu[ok], vf[ok] / (shape * scale)  # unit mean for pure noise
-        K, cc, w, post = _mixture_fit(m, v, shape, quadratic=False)
-        # the standard errors and the report's points from the tiles judged pure noise
+        K, cc, w, post = _mixture_fit(m, v, shape)
+        # the standard errors from the tiles judged pure noise (weighted line, weights 1 / predicted variance^2),
+        # the report's points from their signal bins
         sel = post > 0.5
+        if sel.sum() < 3:
+            raise CalibrationError(f"channel {c}: fewer than 3 tiles judged pure noise in the frame")
+        _, _, ke, ce = _line(m[sel], v[sel], 1.0 / np.maximum(K * m[sel] + cc, 1e-12) ** 2)
         b = _bins(m[sel], max(float(m[sel].min()), 0.5), top)
-        bm, bv, bw = [], [], []
-        for k in np.unique(b):
-            s = b == k
-            if s.sum() < 5:
-                continue
-            bm.append(float(m[sel][s].mean())), bv.append(float(v[sel][s].mean()))
-            bw.append(s.sum() / max(bv[-1], 1e-12) ** 2)
-        if len(bm) >= 3:
-            _, _, ke, ce = _line(np.array(bm), np.array(bv), np.array(bw))
-        else:
-            ke = ce = float("nan")
+        bm = np.array([m[sel][b == k].mean() for k in np.unique(b) if (b == k).sum() >= 5])
+        bv = np.array([v[sel][b == k].mean() for k in np.unique(b) if (b == k).sum() >= 5])
         Ks.append(K), cs.append(cc), Kerr.append(ke), cerr.append(ce)
         ntiles.append(int(sel.sum())), nrej.append(int(usable.sum() - sel.sum()))
-        pts.append((np.array(bm), np.array(bv)))
+        pts.append((bm, bv))
         clean.append(w)
     return LabFreeEstimate("single", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                            [str(f) for f in files],

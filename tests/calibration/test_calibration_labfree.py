@@ -194,3 +194,23 @@ def test_single_frame_rejects_texture_that_a_plain_residual_takes_for_noise():
     vs = np.array([np.median((sd[ok][b == k] ** 2) / 1.25) for k in np.unique(b) if (b == k).sum() >= 10])
     K_plain = np.polyfit(mus, vs, 1)[0]
     assert K_plain > 2 * t.K[0], K_plain / t.K[0]
+
+
+def test_single_photos_without_a_tag_make_a_profile(tmp_path):
+    """Single photos whose DNGs carry no NoiseProfile: the ISO is calibrated from the single-frame estimates
+    (median over the photos), the profile is valid JSON with finite standard errors and says the method, and
+    K is within the single-frame accuracy on these textured scenes (50%; BENCHMARKS.md)."""
+    import json
+    import math
+
+    s = simulate_capture("mi_note10", tmp_path / "s", isos=[3200], n_dark=0, n_flat_pairs=0, size=(384, 512),
+                         n_scenes=3, burst=1, seed=8, write_noise_profile=False)
+    r = _quiet_calibrate(tmp_path / "s")
+    e = r.estimates[3200.0]
+    assert e.method == "single" and {le.method for le in e.labfree} == {"single"}
+    np.testing.assert_allclose(e.K, s.truth[3200.0].K, rtol=0.5)
+    assert np.all(np.isfinite(e.K_err)) and np.all(e.K_err > 0)
+    path = tmp_path / "p.json"
+    r.profile.save(path)
+    d = json.loads(path.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert all(math.isfinite(k) for k in d["points"][0]["K"])
