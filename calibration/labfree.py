@@ -8,10 +8,11 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     per pixel the temporal sample variance across the frames; the scene and PRNU cancel (they are the same
     in every frame), so over a tile of ``t x t`` same-channel pixels ``E[var] = K * mean + c`` exactly,
     whatever the texture. Tiles with clipped pixels or above 70% of saturation are dropped. Motion
-    (tripod jitter, a leaf in the wind) adds scene structure to the temporal variance: per signal bin the
-    tile variances are chi-square distributed around the line, and tiles above their bin's 99.9% point
-    (from the bin's median, chi-square corrected) are rejected as moving before the fit. ``K`` and ``c``
-    from a weighted line through the bins' means.
+    (tripod jitter, a leaf in the wind) adds scene structure to the temporal variance: a term proportional
+    to the tile's gradient energy (of the burst mean, less its noise part) is fitted alongside ``K mu + c``
+    (kept only when positive), and tiles above the chi-square 99.9% point of their predicted variance are
+    rejected as moving; weighted least squares over the tiles, refitted 4 times. ``K`` from 16-pixel tiles,
+    ``c`` from 4-pixel tiles with ``K`` fixed.
 ``single`` (:func:`single_estimate`), one frame of any scene (a documented equivalent of Foi et al. 2008,
     "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", with Liu, Tanaka and
     Okutomi 2013's idea of keeping weakly textured patches): per CFA plane and ``t x t`` tile
@@ -24,7 +25,7 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     fitted by maximum likelihood (EM) as a mixture of pure-noise tiles, gamma distributed around
     ``K mu + c`` with the shape that pure noise through the same test has (simulated once, fixed seed), and
     textured tiles, log-uniform above it. Accuracy is limited by texture that passes as noise: within 6% on
-    smooth scenes, 8-40% on the benchmark's dead-leaves scenes (BENCHMARKS.md), so a calibration prefers
+    smooth scenes, 17-40% (largest channel) on the benchmark's dead-leaves scenes (BENCHMARKS.md), so a calibration prefers
     bursts and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise;
     a PRNU of ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the
     electron count (1% PRNU at 1000 electrons: +10%), which the report states.
@@ -93,9 +94,18 @@ def _bins(mu: np.ndarray, lo: float, hi: float, n: int = 24) -> np.ndarray:
 
 
 def _tiles(plane: np.ndarray, t: int) -> np.ndarray:
+    """``(..., H, W)`` -> ``(..., H // t, t, W // t, t)`` (the edge remainder dropped)."""
     h, w = plane.shape[-2] // t * t, plane.shape[-1] // t * t
     p = plane[..., :h, :w]
     return p.reshape(p.shape[:-2] + (h // t, t, w // t, t))
+
+
+def _binned_points(mu: np.ndarray, var: np.ndarray, hi: float, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The report's photon-transfer points: per signal bin (:func:`_bins` from the lowest signal to ``hi``) with
+    at least ``min_count`` tiles, the mean signal and the mean variance."""
+    b = _bins(mu, max(float(mu.min()), 0.5), hi)
+    ks = [k for k in np.unique(b) if (b == k).sum() >= min_count]
+    return np.array([mu[b == k].mean() for k in ks]), np.array([var[b == k].mean() for k in ks])
 
 
 def _burst_tiles(p: np.ndarray, clip: np.ndarray, t: int, off: float, usable: float):
@@ -171,10 +181,7 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
         Ks.append(K), cs.append(float(coef2[0])), Kerr.append(float(err[0])), cerr.append(float(err2[0]))
         ntiles.append(int(keep.sum())), nrej.append(int(mu.size - keep.sum()))
         motion.append(float(coef[2]))
-        bins_ = _bins(mu[keep], max(float(mu[keep].min()), 0.5), usable)
-        corr = (var - coef[2] * g)[keep]
-        pts.append((np.array([mu[keep][bins_ == k].mean() for k in np.unique(bins_)]),
-                    np.array([corr[bins_ == k].mean() for k in np.unique(bins_)])))
+        pts.append(_binned_points(mu[keep], (var - coef[2] * g)[keep], usable))
     est = LabFreeEstimate("burst", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                           [str(f) for f in files], [], pts)
     if max(motion) > 0:
@@ -194,9 +201,8 @@ def _curvature(plane: np.ndarray) -> np.ndarray:
 
 
 def _flat_tiles(a: np.ndarray, t: int) -> np.ndarray:
-    """``(..., H, W)`` -> ``(n_tiles, t * t)`` in row-major tile order."""
-    h, w = a.shape[-2] // t * t, a.shape[-1] // t * t
-    return a[:h, :w].reshape(h // t, t, w // t, t).transpose(0, 2, 1, 3).reshape(-1, t * t)
+    """``(H, W)`` -> ``(n_tiles, t * t)`` in row-major tile order (:func:`_tiles`, each tile's pixels in a row)."""
+    return _tiles(a, t).transpose(0, 2, 1, 3).reshape(-1, t * t)
 
 
 def _single_tiles(plane: np.ndarray, t: int):
@@ -247,6 +253,7 @@ def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000
     else:
         K, c = float(np.median(v) / max(np.median(mu), 1e-9)), 0.0
     K, c, w = max(float(K), 1e-6), max(float(c), 1e-3), 0.5
+    A = np.stack([mu, np.ones_like(mu)], 1)
     prev = None
     for _ in range(iters):
         s2 = np.maximum(K * mu + c, 1e-9)
@@ -258,7 +265,6 @@ def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000
         w = float(np.clip(post.mean(), 1e-3, 1 - 1e-3))
         for _ in range(3):
             wt = post / s2**2
-            A = np.stack([mu, np.ones_like(mu)], 1)
             coef = np.linalg.lstsq(A * np.sqrt(wt)[:, None], v * np.sqrt(wt), rcond=None)[0]
             K, c = max(float(coef[0]), 1e-6), max(float(coef[1]), 1e-3)
             s2 = np.maximum(K * mu + c, 1e-9)
@@ -296,12 +302,9 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
         if sel.sum() < 3:
             raise CalibrationError(f"channel {c}: fewer than 3 tiles judged pure noise in the frame")
         _, _, ke, ce = _line(m[sel], v[sel], 1.0 / np.maximum(K * m[sel] + cc, 1e-12) ** 2)
-        b = _bins(m[sel], max(float(m[sel].min()), 0.5), top)
-        bm = np.array([m[sel][b == k].mean() for k in np.unique(b) if (b == k).sum() >= 5])
-        bv = np.array([v[sel][b == k].mean() for k in np.unique(b) if (b == k).sum() >= 5])
         Ks.append(K), cs.append(cc), Kerr.append(ke), cerr.append(ce)
         ntiles.append(int(sel.sum())), nrej.append(int(usable.sum() - sel.sum()))
-        pts.append((bm, bv))
+        pts.append(_binned_points(m[sel], v[sel], top, min_count=5))
         clean.append(w)
     return LabFreeEstimate("single", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                            [str(f) for f in files],

@@ -35,7 +35,7 @@ from . import crossiso
 from .discovery import CLASSIFY_RULE, FrameCache, Session, iter_frames, pair_flats, progress_bar, scan
 from .errors import CalibrationError, CalibrationWarning
 from .estimators import (SATURATION_FRACTION, DarkAccumulator, DarkStats, PairTiles, PtcFit, fit_photon_transfer,
-                         flat_pair_tiles, law_for_profile)  # noqa: F401 (PtcFit: lab-free points reuse it)
+                         flat_pair_tiles, law_for_profile)
 
 CHANNELS = ("R", "Gr", "Gb", "B")
 

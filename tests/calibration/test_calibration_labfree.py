@@ -136,14 +136,14 @@ def test_mixed_folder_classifies_darks_flats_and_photos(tmp_path):
 
 def _single_frame_of(scene_lin: np.ndarray, iso: float, seed: int, prnu: float = 0.01):
     """One raw frame (RGGB) of a linear RGB scene through mi_note10's noise model and PRNU, and its truth."""
-    from isp_sim.cfa import channel_index_image
+    from isp_sim.cfa import channel_index_image, rgb_map
     from isp_sim.noise import add_noise
     from isp_sim.profile import load_profile
 
     params = load_profile("mi_note10").at_iso(iso)
     h, w = scene_lin.shape[:2]
     cidx = channel_index_image((h, w), "RGGB")
-    site = np.array([0, 1, 1, 2])[cidx]
+    site = rgb_map("RGGB")[np.arange(h)[:, None] & 1, np.arange(w)[None, :] & 1]
     mosaic = np.take_along_axis(scene_lin, site[..., None], 2)[..., 0]
     rng = np.random.default_rng(seed)
     black, white = params.black_level, params.white_level
@@ -214,3 +214,4 @@ def test_single_photos_without_a_tag_make_a_profile(tmp_path):
     r.profile.save(path)
     d = json.loads(path.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert all(math.isfinite(k) for k in d["points"][0]["K"])
+
