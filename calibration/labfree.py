@@ -100,6 +100,18 @@ def _tiles(plane: np.ndarray, t: int) -> np.ndarray:
     return p.reshape(p.shape[:-2] + (h // t, t, w // t, t))
 
 
+def _raw_frame(frame, what: str) -> np.ndarray:
+    """``frame`` as a 2-D array of finite raw values, or a :class:`CalibrationError` naming what is wrong."""
+    a = np.asarray(frame)
+    if a.ndim != 2 or min(a.shape) < 16:
+        raise CalibrationError(f"{what}: expected a 2-D raw mosaic of at least 16 x 16 pixels, got shape {a.shape}")
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise CalibrationError(f"{what}: expected integer or float raw values, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+        raise CalibrationError(f"{what}: {int(np.size(a) - np.isfinite(a).sum())} non-finite pixel value(s)")
+    return a
+
+
 def _binned_points(mu: np.ndarray, var: np.ndarray, hi: float, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The report's photon-transfer points: per signal bin (:func:`_bins` from the lowest signal to ``hi``) with
     at least ``min_count`` tiles, the mean signal and the mean variance."""
@@ -165,7 +177,10 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
     black = np.asarray(black, np.float64)
     off = black + (np.zeros(4) if bias is None else np.asarray(bias, np.float64))
     usable = SATURATION_FRACTION * (white - float(black.max()))
-    stack = np.stack([np.asarray(f) for f in frames])  # (L, H, W) integer DN
+    arrs = [_raw_frame(f, f"burst frame {k}") for k, f in enumerate(frames)]
+    if len({a.shape for a in arrs}) > 1:
+        raise CalibrationError(f"burst frames differ in shape: {sorted({a.shape for a in arrs})}")
+    stack = np.stack(arrs)  # (L, H, W) integer DN
     L = stack.shape[0]
     Ks, cs, Kerr, cerr, ntiles, nrej, pts, motion = [], [], [], [], [], [], [], []
     for c, (i, j) in enumerate(channel_sites(pattern)):
@@ -283,7 +298,7 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
     top = max_fraction * (white - float(black.max()))
     thr, shape, scale = _single_reference(int(tile), float(smooth_quantile))
     Ks, cs, Kerr, cerr, ntiles, nrej, pts, clean = [], [], [], [], [], [], [], []
-    x = np.asarray(frame)
+    x = _raw_frame(frame, "single frame")
     for c, (i, j) in enumerate(channel_sites(pattern)):
         p = x[i::2, j::2].astype(np.float64)
         mu, vf, vc = _single_tiles(p, tile)

@@ -215,3 +215,19 @@ def test_single_photos_without_a_tag_make_a_profile(tmp_path):
     d = json.loads(path.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert all(math.isfinite(k) for k in d["points"][0]["K"])
 
+
+@pytest.mark.parametrize("frame,match", [(np.zeros(100, np.uint16), "2-D raw mosaic"),
+                                         (np.zeros((8, 8), np.uint16), "at least 16 x 16"),
+                                         (np.full((64, 64), np.nan), "non-finite"),
+                                         (np.full((64, 64), "a"), "dtype")])
+def test_lab_free_estimators_name_bad_frames(frame, match):
+    """A frame that is not a 2-D mosaic of finite numbers gets an error saying so, from both estimators."""
+    from calibration.errors import CalibrationError
+    from calibration.labfree import single_estimate
+
+    with pytest.raises(CalibrationError, match=match):
+        single_estimate(frame, "RGGB", [64] * 4, 1023)
+    with pytest.raises(CalibrationError, match=match):
+        burst_estimate([frame, frame], "RGGB", [64] * 4, 1023)
+    with pytest.raises(CalibrationError, match="differ in shape"):
+        burst_estimate([np.zeros((32, 32), np.uint16), np.zeros((32, 48), np.uint16)], "RGGB", [64] * 4, 1023)
