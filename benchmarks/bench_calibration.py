@@ -8,6 +8,10 @@ variance in float32 (the least any calibration must do), also in a fresh process
 the rounds; the last line is machine-readable.
 
     python benchmarks/bench_calibration.py [--size 3000 4000] [--work /tmp/bench_cal] [--jobs 1 2] [--rounds 2]
+        [--profile]
+
+``--profile`` then adds where a warm ``--jobs 1`` calibration spends its time: cProfile's own time of the
+costliest functions, per frame (one calibration to warm up, one profiled, in this process).
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--isos", type=float, nargs="+", default=[800, 1600, 3200, 6400, 9600, 12800])
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of floor and each --jobs")
+    ap.add_argument("--profile", action="store_true", help="add a cProfile table of a warm --jobs 1 run")
     a = ap.parse_args(argv)
     work = Path(a.work) / f"{a.size[0]}x{a.size[1]}"
     root = Path(__file__).resolve().parents[1]
@@ -116,8 +121,34 @@ def main(argv=None) -> int:
             summary[f"{label.replace('=', '')}_ms_per_frame"] = round(med, 1)
             summary[f"{label.replace('=', '')}_x_floor"] = round(med / floor, 3)
             summary[f"{label.replace('=', '')}_peak_rss_mb"] = round(max(r["peak_rss_mb"] for r in rs))
+    if a.profile:
+        _profile(work, n)
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
+
+
+def _profile(work: Path, n: int) -> None:
+    import cProfile
+    import pstats
+    import warnings
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from calibration import calibrate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calibrate(work, jobs=1, progress=False)
+        prof = cProfile.Profile()
+        prof.enable()
+        calibrate(work, jobs=1, progress=False)
+        prof.disable()
+    st = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    top = sorted(st.items(), key=lambda kv: -kv[1][2])[:12]
+    print()
+    print("| function (warm --jobs 1, cProfile) | calls | own time per frame |")
+    print("|---|---|---|")
+    for (f, line, name), (_, nc, tt, _, _) in top:
+        print(f"| {Path(f).name}:{line}({name}) | {nc} | {tt / n * 1000:.1f} ms |")
 
 
 if __name__ == "__main__":

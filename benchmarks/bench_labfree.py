@@ -8,7 +8,11 @@ the same sensor. Per ISO the largest K error over the four channels of each esti
 checks the conversion), the flat-field calibration; and the read-std error of the burst calibration (no darks:
 Gaussian, including row noise).
 
-    python benchmarks/bench_labfree.py [--size 512 768] [--work /tmp/bench_labfree]
+A second table checks the single-frame estimator on chosen scenes (mi_note10, PRNU 1%, 512x640 frames,
+:func:`calibration.simulate.scene_frame`): a smooth bilinear ramp, and dead leaves of large leaves only
+(r >= 24 px; three scenes), per ISO the largest K error over the four channels.
+
+    python benchmarks/bench_labfree.py [--size 512 768] [--work /tmp/bench_labfree] [--chosen-scenes-only]
 """
 
 from __future__ import annotations
@@ -30,7 +34,40 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, nargs=2, default=(512, 768))
     ap.add_argument("--work", default="/tmp/bench_labfree")
+    ap.add_argument("--chosen-scenes-only", action="store_true", help="only the second table (a few seconds)")
     a = ap.parse_args(argv)
+    if not a.chosen_scenes_only:
+        _sessions(a)
+    _chosen_scenes()
+    return 0
+
+
+def _chosen_scenes() -> None:
+    from calibration.labfree import single_estimate
+    from calibration.simulate import scene_frame
+    from isp_sim.profile import load_profile
+    from isp_sim.scenes import dead_leaves
+
+    prof = load_profile("mi_note10")
+    y, x = np.mgrid[0:512, 0:640]
+    ramp = np.repeat((0.03 + 0.97 * (x / 640) * (y / 512))[..., None], 3, axis=2)
+    leaves = [dead_leaves(np.random.default_rng(s), 640, r_min=24.0, r_max=300.0)[:512].astype(np.float64) ** 2.2
+              for s in (11, 12, 13)]
+    print()
+    print("| mi_note10 ISO | smooth ramp, single-frame K | large leaves (3 scenes), single-frame K |")
+    print("|---|---|---|")
+    for iso in (800, 3200, 12800):
+        t = prof.at_iso(iso)
+
+        def err(scene, seed):
+            e = single_estimate(scene_frame(scene, t, "RGGB", seed=seed), "RGGB", t.black_level, t.white_level)
+            return 100 * float(np.max(np.abs(e.K / t.K - 1)))
+
+        lv = [err(s, iso + k) for k, s in enumerate(leaves)]
+        print(f"| {iso} | {err(ramp, iso):.1f}% | {', '.join(f'{v:.1f}%' for v in lv)} |", flush=True)
+
+
+def _sessions(a) -> None:
     from calibration import calibrate, simulate_capture
     from calibration.labfree import single_estimate
     from calibration.rawio import read_raw
@@ -72,7 +109,6 @@ def main(argv=None) -> int:
             rdm = f"{100 * float(np.max(np.abs(rd[big]))):.1f}%" if big.any() else "(< 1 DN)"
             print(f"| {pname} | {iso} | {100 * kb:.2f}% ({len(bursts)} bursts) | {100 * ks:.1f}% | {100 * kt:.2g}% | "
                   f"{100 * kf:.2f}% | {rdm} |", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -112,6 +112,28 @@ def _vignette(h: int, w: int, amount: float) -> np.ndarray:
     return (1.0 - amount * r2).astype(np.float64)
 
 
+def scene_frame(scene_lin: np.ndarray, params: NoiseParams, pattern: str = "RGGB", *, seed: int, prnu: float = 0.01,
+                level: float = 0.8) -> np.ndarray:
+    """One raw frame (uint16) of a linear RGB scene ``(H, W, 3)`` through ``params``' noise model: the mosaic of
+    ``pattern``, the scene's brightest value at ``level`` of the range above black, a fresh PRNU map
+    ``1 + prnu * N(0, 1)``, :func:`isp_sim.noise.add_noise`, clipping. For single-frame estimator checks on
+    scenes of one's choosing (:func:`simulate_capture` shoots whole sessions of dead-leaves scenes)."""
+    from isp_sim.cfa import rgb_map
+
+    scene = np.asarray(scene_lin, dtype=np.float64)
+    if scene.ndim != 3 or scene.shape[2] != 3 or not np.all(np.isfinite(scene)) or float(scene.max()) <= 0:
+        raise CalibrationError(f"scene must be a finite (H, W, 3) linear RGB image with a positive maximum, "
+                               f"got shape {scene.shape}")
+    h, w = scene.shape[:2]
+    cidx = channel_index_image((h, w), pattern)
+    site = rgb_map(pattern)[np.arange(h)[:, None] & 1, np.arange(w)[None, :] & 1]
+    mosaic = np.take_along_axis(scene, site[..., None], 2)[..., 0]
+    rng = np.random.default_rng(seed)
+    black, white = params.black_level, params.white_level
+    clean = black[cidx] + level * (white - black.max()) * mosaic / mosaic.max() * (1 + prnu * rng.standard_normal((h, w)))
+    return np.clip(add_noise(clean.astype(np.float32), params, pattern, seed=seed), 0, white).astype(np.uint16)
+
+
 def _iso_tag(iso: float) -> str:
     return f"{int(round(iso))}"
 

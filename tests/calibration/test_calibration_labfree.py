@@ -136,20 +136,11 @@ def test_mixed_folder_classifies_darks_flats_and_photos(tmp_path):
 
 def _single_frame_of(scene_lin: np.ndarray, iso: float, seed: int, prnu: float = 0.01):
     """One raw frame (RGGB) of a linear RGB scene through mi_note10's noise model and PRNU, and its truth."""
-    from isp_sim.cfa import channel_index_image, rgb_map
-    from isp_sim.noise import add_noise
+    from calibration.simulate import scene_frame
     from isp_sim.profile import load_profile
 
     params = load_profile("mi_note10").at_iso(iso)
-    h, w = scene_lin.shape[:2]
-    cidx = channel_index_image((h, w), "RGGB")
-    site = rgb_map("RGGB")[np.arange(h)[:, None] & 1, np.arange(w)[None, :] & 1]
-    mosaic = np.take_along_axis(scene_lin, site[..., None], 2)[..., 0]
-    rng = np.random.default_rng(seed)
-    black, white = params.black_level, params.white_level
-    clean = black[cidx] + 0.8 * (white - black.max()) * mosaic / mosaic.max() * (1 + prnu * rng.standard_normal((h, w)))
-    raw = np.clip(add_noise(clean.astype(np.float32), params, "RGGB", seed=seed), 0, white).astype(np.uint16)
-    return raw, params
+    return scene_frame(scene_lin, params, "RGGB", seed=seed, prnu=prnu), params
 
 
 @pytest.mark.parametrize("iso", [800, 6400])
