@@ -2,9 +2,9 @@
 
 Each replaces a sequence of NumPy array operations (conversions to float64, strided slices, differences,
 reductions) whose memory traffic dominated calibration time (a 12 MP dark: 223 ms for the residual statistics,
-42 ms for the frame summary, 60 ms for a BLAKE2 digest; a flat pair: 190 ms for its tile statistics). Integer
-sums are exact (int64), so the results equal the NumPy formulas up to the last float64 rounding; the tests
-compare both. All kernels release the GIL (``--jobs`` threads run them in parallel).
+now sums the frame summary takes on its way, 42 ms for the frame summary, 60 ms for a BLAKE2 digest; a flat
+pair: 190 ms for its tile statistics). Integer sums are exact (int64), so the results equal the NumPy formulas
+up to the last float64 rounding; the tests compare both. All kernels release the GIL (``--jobs`` threads run them in parallel).
 
 Bayer planes: ``lut[y & 1, x & 1]`` is the channel index (R, Gr, Gb, B order of :func:`_planes`).
 """
@@ -33,13 +33,16 @@ def _weight(y, x):
 
 @njit(cache=True, nogil=True)
 def frame_summary(d, lut, white):
-    """Per channel: pixel sum and count; on every 4th row of each plane, the sum and sum of squares of
+    """Per channel: pixel sum, sum of squares and count; per row, the sums of its even and odd columns (the
+    dark statistics' row means, :class:`calibration.estimators.DarkAccumulator`); on every 4th row of each plane, the sum and sum of squares of
     horizontal same-channel neighbour differences and their count; pixels >= white; min; max; a 64-bit
     position-weighted hash of the pixel values (wrapping sum of value x odd weight(position): a duplicate-frame
     key; a match is confirmed by comparing the pixels)."""
     H, W = d.shape
     s = np.zeros(4, dtype=np.int64)
+    sq = np.zeros(4, dtype=np.int64)
     n = np.zeros(4, dtype=np.int64)
+    rowsum = np.zeros((H, 2), dtype=np.int64)
     ds = np.zeros(4, dtype=np.int64)
     ds2 = np.zeros(4, dtype=np.int64)
     dn = np.zeros(4, dtype=np.int64)
@@ -52,13 +55,17 @@ def frame_summary(d, lut, white):
         row = d[y]
         s0 = np.int64(0)
         s1 = np.int64(0)
+        q0 = np.int64(0)
+        q1 = np.int64(0)
         hr = np.uint64(0)
         for x in range(W):
             v = np.int64(row[x])
             if x & 1:
                 s1 += v
+                q1 += v * v
             else:
                 s0 += v
+                q0 += v * v
             sat += v >= wv
             lo = min(lo, v)
             hi = max(hi, v)
@@ -68,6 +75,10 @@ def frame_summary(d, lut, white):
         c1 = lut[y & 1, 1]
         s[c0] += s0
         s[c1] += s1
+        sq[c0] += q0
+        sq[c1] += q1
+        rowsum[y, 0] = s0
+        rowsum[y, 1] = s1
         n[c0] += (W + 1) // 2
         n[c1] += W // 2
         if (y >> 1) % 4 == 0:  # plane rows 0, 4, 8, ... of each plane
@@ -77,7 +88,7 @@ def frame_summary(d, lut, white):
                 ds[c] += e
                 ds2[c] += e * e
                 dn[c] += 1
-    return s, n, ds, ds2, dn, sat, lo, hi, h
+    return s, sq, n, rowsum, ds, ds2, dn, sat, lo, hi, h
 
 
 @njit(cache=True, nogil=True)
@@ -89,38 +100,99 @@ def add_frame(acc, frame):
             acc[y, x] += frame[y, x]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _mix64(z):
+    """SplitMix64's output function (Steele, Lea and Flood 2014): a bijection of 64-bit integers whose outputs for
+    consecutive inputs pass BigCrush (the counter-based generator of :func:`gather_samples`)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+SAMPLE_RUN = 64  # pixels per run of the dark-residual sample (a run is contiguous in its plane's row)
+
+
 @njit(cache=True, nogil=True)
-def dark_residuals(frame, ref, lut, rows, ss):
-    """Residuals ``frame - ref`` minus each row's mean: writes the row means into ``rows`` (H,) and adds each
-    channel's sum of squared residuals into ``ss`` (4,). One pass per row: with v = frame - ref and the row
-    mean m, sum (v - m)^2 over a channel's n pixels of the row = sum v^2 - 2 m sum v + n m^2 (v is a few DN,
-    m a fraction of it, so nothing cancels)."""
-    H, W = frame.shape
-    for y in range(H):
-        fr = frame[y]
-        rr = ref[y]
-        a0 = 0.0
-        a1 = 0.0
-        q0 = 0.0
-        q1 = 0.0
+def sample_index(stream, k, size):
+    """The first ``k`` of a stream of positions in ``[0, size)`` (a plane's pixels in row-major order): runs of
+    :data:`SAMPLE_RUN` consecutive positions whose starts are uniform, the start of run ``r`` being the top bits of
+    ``_mix64(stream + (r + 1) * golden)`` scaled to ``size`` (multiply-shift; the bias is below size / 2^32;
+    positions past the plane's end wrap). Runs keep the gather streaming (random single pixels of a 12 MP frame
+    cost a cache miss each); the first ``k`` of a longer draw are the draw of ``k``."""
+    out = np.empty(k, dtype=np.int64)
+    sz = np.uint64(size)
+    start = np.int64(0)
+    for m in range(k):
+        r = m // SAMPLE_RUN
+        if m % SAMPLE_RUN == 0:
+            z = _mix64(np.uint64(stream) + np.uint64(r + 1) * _HASH_MUL)
+            start = np.int64(((z >> np.uint64(32)) * sz) >> np.uint64(32))
+        out[m] = (start + m % SAMPLE_RUN) % size
+    return out
+
+
+@njit(cache=True, nogil=True)
+def gather_samples(frame, i, j, wc, stream, k, size):
+    """``frame[i + 2 (p // wc), j + 2 (p % wc)]`` for the first ``k`` positions ``p`` of :func:`sample_index`."""
+    idx = sample_index(stream, k, size)
+    out = np.empty(k, dtype=frame.dtype)
+    for m in range(k):
+        p = idx[m]
+        out[m] = frame[i + 2 * (p // wc), j + 2 * (p % wc)]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def dark_sum_stats(S, n, lut):
+    """From the per-pixel sum ``S`` of ``n`` dark frames, without a float64 mean frame: per channel the sum of the
+    mean frame ``M = S / n``, the sum of ``S^2``, and the sum and sum of squares of the fixed pattern
+    ``M - (its row's mean)``; per row the sums of ``M`` over even and odd columns ``(H, 2)``."""
+    H, W = S.shape
+    msum = np.zeros(4)
+    s2 = np.zeros(4)
+    fsum = np.zeros(4)
+    fsq = np.zeros(4)
+    rho = np.zeros((H, 2))
+    for y in range(H):  # per-row partial sums, then the rows': the rounding error stays ~ (W + H) ulp
+        row = S[y]
+        t = 0.0
+        for x in range(W):
+            t += row[x]
+        rmean = t / n / W
+        m0 = m1 = q0 = q1 = f0 = f1 = g0 = g1 = 0.0
         for x in range(0, W - 1, 2):
-            v0 = fr[x] - rr[x]
-            v1 = fr[x + 1] - rr[x + 1]
-            a0 += v0
-            a1 += v1
-            q0 += v0 * v0
-            q1 += v1 * v1
-        n0 = W // 2
+            v = np.float64(row[x])
+            u = np.float64(row[x + 1])
+            m0 += v
+            m1 += u
+            q0 += v * v
+            q1 += u * u
+            f = v / n - rmean
+            e = u / n - rmean
+            f0 += f
+            f1 += e
+            g0 += f * f
+            g1 += e * e
         if W & 1:
-            v0 = fr[W - 1] - rr[W - 1]
-            a0 += v0
-            q0 += v0 * v0
-            n0 += 1
-        n1 = W // 2
-        m = (a0 + a1) / W
-        rows[y] = m
-        ss[lut[y & 1, 0]] += q0 - 2.0 * m * a0 + n0 * m * m
-        ss[lut[y & 1, 1]] += q1 - 2.0 * m * a1 + n1 * m * m
+            v = np.float64(row[W - 1])
+            m0 += v
+            q0 += v * v
+            f = v / n - rmean
+            f0 += f
+            g0 += f * f
+        c0 = lut[y & 1, 0]
+        c1 = lut[y & 1, 1]
+        msum[c0] += m0 / n
+        msum[c1] += m1 / n
+        s2[c0] += q0
+        s2[c1] += q1
+        fsum[c0] += f0
+        fsum[c1] += f1
+        fsq[c0] += g0
+        fsq[c1] += g1
+        rho[y, 0] = m0 / n
+        rho[y, 1] = m1 / n
+    return msum, s2, fsum, fsq, rho
 
 
 @njit(cache=True, nogil=True)

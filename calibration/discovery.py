@@ -107,20 +107,21 @@ class Session:
     classification: list  # (path, kind, mean above black, noise, scene structure) for mixed layouts
 
 
-def _summary(frame: RawFrame) -> tuple[np.ndarray, float, float, str, float | None]:
+def _summary(frame: RawFrame) -> tuple[np.ndarray, float, float, str, float | None, tuple]:
     """(channel means above black, neighbour-difference noise std, saturated fraction, pixel-data digest, the
-    constant value of a constant frame or None), from one pass over the pixels (:func:`_kernels.frame_summary`).
+    constant value of a constant frame or None, the dark statistics' sums: per-row even/odd column sums (H, 2)
+    and per-channel sums of squares), from one pass over the pixels (:func:`_kernels.frame_summary`).
 
     Noise: per channel, on every 4th row of the CFA plane, the std of horizontal same-channel neighbour
     differences / sqrt(2); the median over channels."""
     d = frame.data
-    s, n, ds, ds2, dn, sat, lo, hi, h = frame_summary(np.ascontiguousarray(d), plane_lut(channel_sites(frame.pattern)),
-                                                       int(frame.white_level))
+    s, sq, n, rowsum, ds, ds2, dn, sat, lo, hi, h = frame_summary(
+        np.ascontiguousarray(d), plane_lut(channel_sites(frame.pattern)), int(frame.white_level))
     means = s / np.maximum(n, 1) - np.asarray(frame.black_level, dtype=np.float64)
     noise = [math.sqrt(max(ds2[c] / dn[c] - (ds[c] / dn[c]) ** 2, 0.0)) / math.sqrt(2.0) for c in range(4) if dn[c]]
     digest = f"{int(h):016x}"
     return (means, float(np.median(noise)) if noise else 0.0, float(sat) / d.size, digest,
-            float(lo) if lo == hi else None)
+            float(lo) if lo == hi else None, (rowsum, sq))
 
 
 class FrameCache:
@@ -165,6 +166,91 @@ class FrameCache:
 
         shutil.rmtree(self.dir, ignore_errors=True)
         self._files.clear()
+
+
+class DarkScan:
+    """Dark statistics taken during the scan: each frame of a ``dark/`` folder goes to the
+    :class:`calibration.estimators.DarkAccumulator` of its ISO and format as it is decoded, so dark frames are
+    neither cached nor read again (a dark is the bulk of a session). ``make(pattern, black, shape)`` builds an
+    accumulator. Live accumulators hold about 6 bytes per pixel each (their sum and, until the first pairs are
+    taken, one frame); beyond ``budget_bytes`` a new ISO's darks go to the frame cache instead (``n_refused``)
+    and are accumulated later from there, with the same results."""
+
+    def __init__(self, make: Callable, *, budget_bytes: int = 768 << 20) -> None:
+        self.make = make
+        self.budget = int(budget_bytes)
+        self._used = 0
+        self._accs: dict = {}  # (iso, FrameInfo.key()) -> DarkAccumulator
+        self._paths: dict = {}  # same keys -> the paths added, in order
+        self.n_refused = 0
+
+    def add(self, info: "FrameInfo", data: np.ndarray, sums: tuple) -> bool:
+        """Add one dark frame; False when its ISO has no accumulator and the budget allows none."""
+        k = (info.iso, info.key())
+        acc = self._accs.get(k)
+        if acc is None:
+            need = 6 * data.size
+            if self._used + need > self.budget:
+                self.n_refused += 1
+                return False
+            acc = self._accs[k] = self.make(info.pattern, info.black_level, info.shape)
+            self._paths[k] = []
+            self._used += need
+        acc.add(data, Path(info.path).name, sums)
+        self._paths[k].append(str(info.path))
+        return True
+
+    def scanned(self, iso: float, key: tuple) -> list[str]:
+        """The paths accumulated at this ISO and format, in order."""
+        return list(self._paths.get((iso, key), []))
+
+    def take(self, iso: float, key: tuple, paths: list):
+        """The accumulator of exactly ``paths`` (in this order) at this ISO and format, released from the scan;
+        None when the scan accumulated other frames (some were skipped after the scan, e.g. copies)."""
+        k = (iso, key)
+        acc = self._accs.pop(k, None)
+        got = self._paths.pop(k, None)
+        if acc is None or got != [str(p) for p in paths]:
+            return None
+        return acc
+
+
+class FlatScan:
+    """Flat-pair tile statistics taken during the scan: a frame of a ``flat/`` folder waits in memory for the next
+    frame of its ISO, format and exposure time (:func:`pair_flats` pairs them the same way, in name order), and
+    the pair's tiles are computed by ``tiles(a, b, info_a, info_b)`` as soon as it is complete, so flats are
+    neither cached nor read again. At most ``max_pending`` frames wait; a group that finds no room (or a frame
+    without exposure time) goes to the frame cache, with the same results later."""
+
+    def __init__(self, tiles: Callable, *, max_pending: int = 8) -> None:
+        self.tiles = tiles
+        self.max_pending = int(max_pending)
+        self._pending: dict = {}  # group -> (FrameInfo, data)
+        self._cached: set = set()  # groups sent to the cache
+        self.pairs: dict = {}  # (path_a, path_b) -> PairTiles
+
+    def add(self, info: "FrameInfo", data: np.ndarray) -> bool:
+        """Take one flat frame; False: the caller caches it."""
+        if info.exposure_time is None:
+            return False
+        g = (info.iso, info.key(), round(info.exposure_time, 9))
+        if g in self._cached:
+            return False
+        if g in self._pending:
+            ia, a = self._pending.pop(g)
+            self.pairs[(str(ia.path), str(info.path))] = self.tiles(a, data, ia, info)
+            return True
+        if len(self._pending) >= self.max_pending:
+            self._cached.add(g)
+            return False
+        self._pending[g] = (info, data)
+        return True
+
+    def leftovers(self) -> Iterator[tuple["FrameInfo", np.ndarray]]:
+        """The frames still waiting for a partner at the end of the scan (released)."""
+        while self._pending:
+            _, v = self._pending.popitem()
+            yield v
 
 
 def classify(levels: list[float], noises: list[float], structures: list[float] | None = None) -> list[str]:
@@ -256,9 +342,11 @@ def _map_ordered(fn: Callable, items: list, jobs: int) -> Iterator:
 
 
 def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = None, progress=None,
-         cache: FrameCache | None = None, photos: str | os.PathLike | None = None) -> Session:
+         cache: FrameCache | None = None, photos: str | os.PathLike | None = None,
+         darks: DarkScan | None = None, flats: FlatScan | None = None) -> Session:
     """First pass over a session folder (module docstring); with a ``cache``, each decoded frame is kept there for
-    :func:`iter_frames`."""
+    :func:`iter_frames`; with ``darks`` and ``flats``, the frames of ``dark/`` and ``flat/`` folders go to their
+    accumulators instead (in scan order, on this thread)."""
     root = Path(root)
     files, ignored, layout = list_files(root, Path(photos) if photos is not None else None)
     warnings_: list[str] = []
@@ -275,15 +363,18 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             fr = read_raw(p)
         except RawReadError as exc:
             return ("error", str(p), str(exc))
+        keep = None
         try:
-            means, noise, sat, digest, constant = _summary(fr)
+            means, noise, sat, digest, constant, sums = _summary(fr)
             structure = scene_structure(fr, noise) if kind is None else 0.0
-            if cache is not None:
+            if constant is None and ((darks is not None and kind == "dark") or (flats is not None and kind == "flat")):
+                keep = fr.data  # to the dark statistics or flat pairs, in order, by the loop below
+            elif cache is not None:
                 cache.put(str(p), fr.data)
         finally:
             data_shape = fr.data.shape
             fr.data = None
-        return ("ok", fr, kind, means, noise, sat, data_shape, digest, constant, structure)
+        return ("ok", fr, kind, means, noise, sat, data_shape, digest, constant, structure, keep, sums)
 
     bar = progress_bar(progress, len(files), "scan")
     for res in _map_ordered(one, files, jobs):
@@ -292,7 +383,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             skipped.append((res[1], res[2]))
             warnings_.append(f"skipped {res[2]}")
             continue
-        _, fr, kind, means, noise, sat, shape, digest, constant, structure = res
+        _, fr, kind, means, noise, sat, shape, digest, constant, structure, keep, sums = res
         iso, src = fr.iso, fr.iso_source
         if iso is None:
             iso = _iso_from_name(fr.path, iso_from_name)
@@ -314,6 +405,11 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                                noise_std=noise, saturated_fraction=sat, noise_profile=fr.noise_profile,
                                structure=structure,
                                notes=list(fr.notes), mtime=mtime, digest=digest, constant=constant))
+        if keep is not None:
+            taken = darks.add(infos[-1], keep, sums) if kind == "dark" else flats.add(infos[-1], keep)
+            if not taken and cache is not None:
+                cache.put(fr.path, keep)
+        keep = None
         for n in fr.notes:
             if "GainMap" in n:
                 warnings_.append(f"{fr.path}: {n}")
@@ -323,6 +419,10 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
                                  f"table's step ({fr.linearization_max_step} DN), and the read noise of ISOs whose "
                                  "dark noise is comparable to the step is approximate")
     bar.close()
+    if flats is not None:
+        for info, data in flats.leftovers():
+            if cache is not None:
+                cache.put(info.path, data)
     # consistency: keep the majority camera/size/pattern/levels
     used = infos
     if infos:

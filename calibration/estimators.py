@@ -13,9 +13,9 @@ standard error (scaled by the reduced chi-square when above 1), the intercept,
 R^2, the reduced chi-square and the largest relative residual (linearity). Tiles
 holding a clipped pixel are never used.
 
-Dark frames (:class:`DarkAccumulator`), streamed in two passes over N frames:
-pass 1 sums the frames (per-pixel mean = bias + fixed pattern); pass 2 takes
-each frame minus that mean (only when N >= ``min_dsnu_frames``; otherwise minus
+Dark frames (:class:`DarkAccumulator`), each seen once, give what the textbook
+two passes over N frames give: pass 1 sums the frames (per-pixel mean = bias +
+fixed pattern); pass 2 takes each frame minus that mean (only when N >= ``min_dsnu_frames``; otherwise minus
 the per-channel mean, and the fixed pattern stays in the read noise, with a
 warning), removes the mean of each physical row (row noise: one offset per row,
 all channels), and accumulates variances and a sample of residuals. With W the
@@ -33,6 +33,7 @@ of the mean frame minus its temporal part.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,8 @@ import numpy as np
 from isp_sim.cfa import channel_map, channel_sites
 
 from .ppcc import LawFit, ResidualModel, fit_read_law
-from ._kernels import add_frame, dark_residuals, pair_difference, pair_tiles, plane_lut
+from ._kernels import (add_frame, dark_sum_stats, frame_summary, gather_samples, pair_difference, pair_tiles,
+                       plane_lut, sample_index)
 
 SATURATION_FRACTION = 0.7
 QUANT_DOMINATED_STD = 1.0  # DN: below this read-noise std a Tukey-lambda shape is not meaningful
@@ -159,131 +161,187 @@ class DarkStats:
     row_means_sample: np.ndarray = field(repr=False, default=None)
 
 
-class DarkAccumulator:
-    """Two-pass streaming dark statistics (module docstring). Use :meth:`add_pass1` then :meth:`add_pass2` per frame."""
+def sample_stream(key: str, seed: int, c: int) -> int:
+    """The 64-bit stream number of channel ``c`` of the frame named ``key`` (its positions:
+    :func:`calibration._kernels.sample_index`)."""
+    h = zlib.crc32(f"{int(seed)}:{c}:".encode("utf-8") + key.encode("utf-8"))
+    return (h * 0x9E3779B97F4A7C15 + (int(seed) & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
 
-    def __init__(self, pattern: str, black: np.ndarray, shape: tuple[int, int], n_frames: int, *,
-                 min_dsnu_frames: int = 4, max_samples: int = 400_000, seed: int = 0) -> None:
+
+def sample_positions(key: str, seed: int, c: int, size: int, k: int) -> np.ndarray:
+    """``k`` positions drawn with replacement from ``range(size)`` for channel ``c`` of the frame named ``key``.
+
+    Each (seed, frame name, channel) has a stream of its own (a counter-based generator, SplitMix64's mixer; runs
+    of 64 neighbouring pixels of one row, :func:`calibration._kernels.sample_index`), so a frame's sample depends
+    neither on which other frames share its ISO nor on how many there are; and the first ``k`` of a longer draw
+    are the draw of ``k``, so a scan can keep a longer draw and trim it when the number of frames, and with it
+    the per-frame share of ``max_samples``, is known."""
+    return sample_index(np.uint64(sample_stream(key, seed, c)), int(k), int(size))
+
+
+def frame_sums(frame: np.ndarray, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row sums of even and odd columns ``(H, 2)`` and per-channel sums of squares ``(4,)`` (exact int64), the
+    two statistics :meth:`DarkAccumulator.add` needs from a frame besides its pixels; the scan gets them from its
+    frame summary for free."""
+    out = frame_summary(np.ascontiguousarray(frame), plane_lut(channel_sites(pattern)), np.iinfo(np.int64).max)
+    return out[3], out[1]
+
+
+class DarkAccumulator:
+    """Single-pass streaming dark statistics (module docstring): :meth:`add` each dark frame once, in a fixed order,
+    then :meth:`finish`.
+
+    Everything pass 2 of the textbook method needs is linear in the frame or kept small: the per-pixel sum (the
+    mean frame), each frame's row sums (H x 2 integers: its row means against any reference follow from them),
+    per-channel sums of squares (sum (f - ref)^2 = sum f^2 - 2 sum f ref + sum ref^2), the sampled pixel values
+    of the law fit (their positions do not depend on the reference, :func:`sample_positions`) and the
+    difference statistics of the first 8 consecutive pairs (the previous frame is kept until then). So the
+    residual statistics equal the two-pass ones (the tests compare both) while each frame is seen once. Memory:
+    the sum (4 bytes per pixel), one frame while pairs are taken, H x 16 bytes per frame and at most about
+    4 x ``max_samples`` sampled values."""
+
+    def __init__(self, pattern: str, black: np.ndarray, shape: tuple[int, int], *, min_dsnu_frames: int = 4,
+                 max_samples: int = 400_000, seed: int = 0) -> None:
         self.pattern = pattern
         self.black = np.asarray(black, dtype=np.float64)
-        self.shape = tuple(shape)
-        self.n_frames = int(n_frames)
-        self.remove_dsnu = self.n_frames >= min_dsnu_frames
+        self.shape = tuple(int(v) for v in shape)
+        self.min_dsnu_frames = int(min_dsnu_frames)
+        self.max_samples = max(1, int(max_samples))
+        self.seed = int(seed)
         self.planes = channel_sites(pattern)
-        self._sum = np.zeros(self.shape, dtype=np.float64)
-        self._n1 = 0
-        self._n2 = 0
-        self._rng = np.random.default_rng(seed)
-        self._per_frame = max(1, int(math.ceil(max_samples / max(self.n_frames, 1))))
-        self._samples = [[] for _ in range(4)]
-        self._ss = np.zeros(4)
-        self._cnt = np.zeros(4)
-        self._row_sq = 0.0
-        self._row_n = 0
-        self._row_keep = []
-        self._mean = None
-        self._chan_mean = None
+        self._lut = plane_lut(self.planes)
+        self._wc = [(self.shape[1] - j + 1) // 2 for (_, j) in self.planes]
+        self._size = [((self.shape[0] - i + 1) // 2) * wc for (i, _), wc in zip(self.planes, self._wc)]
+        self._sum = None
+        self.keys: list[str] = []
+        self._rowsums: list[np.ndarray] = []
+        self._sq = [0, 0, 0, 0]  # Python integers: exact for any number of frames
+        self._vals: list[list] = [[] for _ in range(4)]  # per channel, per frame: sampled values (or the whole plane)
         self._prev = None
         self._pv = np.zeros(4)
         self._pn = 0
-        self._lut = plane_lut(self.planes)
 
-    def add_pass1(self, frame: np.ndarray) -> None:
+    @property
+    def n_frames(self) -> int:
+        return len(self.keys)
+
+    def add(self, frame: np.ndarray, key: str, sums: tuple | None = None) -> None:
+        """Add one dark frame; ``key`` names it (its file name: the seed of its sample positions); ``sums`` are
+        its :func:`frame_sums` when already computed."""
         if frame.shape != self.shape:
             raise ValueError(f"dark frame shape {frame.shape} differs from {self.shape}")
+        rowsum, sq = frame_sums(frame, self.pattern) if sums is None else sums
+        if self._sum is None:
+            small = frame.dtype.kind in "ub" and frame.dtype.itemsize <= 2
+            self._sum = np.zeros(self.shape, dtype=np.uint32 if small else np.float64)
+        elif self._sum.dtype == np.uint32 and self.n_frames >= 65535:
+            self._sum = self._sum.astype(np.float64)  # a uint32 sum of 16-bit frames is exact up to 65537 frames
         add_frame(self._sum, frame)
-        self._n1 += 1
-
-    def _finish_pass1(self) -> None:
-        if self._mean is None:
-            self._mean = self._sum / max(self._n1, 1)
-            self._chan_mean = np.array([self._mean[i::2, j::2].mean() for (i, j) in self.planes])
-            if not self.remove_dsnu:
-                ref = np.empty(self.shape)
-                for c, (i, j) in enumerate(self.planes):
-                    ref[i::2, j::2] = self._chan_mean[c]
-                self._ref = ref
-            else:
-                self._ref = self._mean
-
-    def add_pass2(self, frame: np.ndarray) -> None:
-        self._finish_pass1()
         if self._prev is not None and self._pn < 8:
             ds, ds2, dn = pair_difference(frame, self._prev, self._lut)
             m = ds / dn
             self._pv += (ds2 / dn - m * m) / 2.0
             self._pn += 1
-        self._prev = frame
-        rows = np.empty(self.shape[0])
-        ss = np.zeros(4)
-        dark_residuals(frame, self._ref, self._lut, rows, ss)
-        self._ss += ss
-        self._row_sq += float(np.sum(rows**2))
-        self._row_n += rows.size
-        if len(self._row_keep) < 8:
-            self._row_keep.append(rows.copy())
+        self._prev = frame if self._pn < 8 else None
+        self.keys.append(str(key))
+        self._rowsums.append(np.asarray(rowsum, dtype=np.int64))
+        for c in range(4):
+            self._sq[c] += int(sq[c])
+        cap = int(math.ceil(self.max_samples / self.n_frames))
         for c, (i, j) in enumerate(self.planes):
-            hc, wc = (self.shape[0] - i + 1) // 2, (self.shape[1] - j + 1) // 2
-            size = hc * wc
-            self._cnt[c] += size
-            k = min(self._per_frame, size)
-            if k >= size:
-                idx = np.arange(size)
+            size, wc = self._size[c], self._wc[c]
+            if cap >= size:
+                self._vals[c].append(np.ascontiguousarray(frame[i::2, j::2]).ravel())
             else:
-                idx = self._rng.integers(0, size, size=k)
-            y, x = i + 2 * (idx // wc), j + 2 * (idx % wc)
-            self._samples[c].append(frame[y, x] - self._ref[y, x] - rows[y])
-        self._n2 += 1
+                self._vals[c].append(gather_samples(frame, i, j, wc, np.uint64(sample_stream(self.keys[-1], self.seed, c)),
+                                                    cap, size))
+                for t, v in enumerate(self._vals[c][:-1]):  # the earlier frames' share shrinks to cap
+                    if v.size == size:
+                        self._vals[c][t] = v[sample_positions(self.keys[t], self.seed, c, size, cap)]
+                    elif v.size > cap:
+                        self._vals[c][t] = v[:cap].copy()
 
     def finish(self, *, fit_laws: bool = True) -> DarkStats:
         """The dark statistics (module docstring) from everything added."""
-        self._finish_pass1()
-        n = max(self._n2, 1)
-        W = self.shape[1]
+        n = self.n_frames
+        if n == 0:
+            raise ValueError("no dark frames were added")
+        H, W = self.shape
+        remove_dsnu = n >= self.min_dsnu_frames
+        npix = np.array(self._size, dtype=np.float64)
+        msum, s2, fsum, fsq, rho = dark_sum_stats(self._sum, n, self._lut)
+        chan_mean = msum / npix
+        if remove_dsnu:  # against the mean frame: sum_t (f_t - S/n)^2 = sum_t f_t^2 - S^2 / n, pixel by pixel
+            q = np.array(self._sq, dtype=np.float64) - s2 / n
+            ref_at = lambda y, x: self._sum[y, x] / n  # noqa: E731
+        else:  # against each channel's mean
+            q = np.array([self._sq[c] - 2.0 * chan_mean[c] * msum[c] * n + n * npix[c] * chan_mean[c] ** 2
+                          for c in range(4)])
+            half = np.array([(W + 1) // 2, W // 2], dtype=np.float64)
+            rho = np.stack([chan_mean[self._lut[np.arange(H) & 1, p]] * half[p] for p in (0, 1)], axis=1)
+            ref_at = lambda y, x: chan_mean[self._lut[y & 1, x & 1]]  # noqa: E731
+        # each frame's row means against the reference, and what removing them takes from each channel's sum of
+        # squares: per row and channel, sum (v - m)^2 = sum v^2 - 2 m sum v + n m^2
+        a = np.stack(self._rowsums).astype(np.float64) - rho[None]  # (n, H, 2): sums of (f - ref) per row/parity
+        rows = a.sum(axis=2) / W  # (n, H)
+        n_par = np.array([(W + 1) // 2, W // 2], dtype=np.float64)
+        cross = -2.0 * rows[:, :, None] * a + n_par * rows[:, :, None] ** 2  # (n, H, 2)
+        ss = q.copy()
+        par = np.arange(H) & 1
+        for p in (0, 1):
+            for col in (0, 1):
+                ss[self._lut[p, col]] += float(cross[:, par == p, col].sum())
         # residuals are taken against the mean of the n frames (when the DSNU is removed) and against each row's
         # mean of W pixels: both estimates remove a share of the variance, restored by these factors
-        frame_mean_factor = (n - 1) / n if self.remove_dsnu else 1.0
+        cnt = np.array([n * s for s in self._size], dtype=np.float64)
+        frame_mean_factor = (n - 1) / n if remove_dsnu else 1.0
         row_mean_factor = 1.0 - 1.0 / W
-        var_t = self._ss / np.maximum(self._cnt, 1) / (frame_mean_factor * row_mean_factor)  # temporal var, incl. 1/12
+        var_t = ss / np.maximum(cnt, 1) / (frame_mean_factor * row_mean_factor)  # temporal var, incl. 1/12
         read_var = np.maximum(var_t - 1.0 / 12.0, 0.0)
         read_std = np.sqrt(read_var)
-        row_var = self._row_sq / max(self._row_n, 1) / frame_mean_factor - float(np.mean(var_t)) / W
+        row_n = rows.size
+        row_var = float(np.sum(rows**2)) / max(row_n, 1) / frame_mean_factor - float(np.mean(var_t)) / W
         row_std = math.sqrt(max(row_var, 0.0))
-        n_rows = max(self._row_n, 1)
-        row_std_err = math.sqrt(2.0 / n_rows) * (row_var + float(np.mean(var_t)) / W) / max(2 * row_std, 1e-9)
-        read_std_err = read_std * np.sqrt(2.0 / np.maximum(self._cnt, 1)) / 2 + 1e-12
-        bias = self._chan_mean - self.black
-        npix = np.array([self._mean[i::2, j::2].size for (i, j) in self.planes], dtype=np.float64)
-        H = self.shape[0]
+        row_std_err = math.sqrt(2.0 / max(row_n, 1)) * (row_var + float(np.mean(var_t)) / W) / max(2 * row_std, 1e-9)
+        read_std_err = read_std * np.sqrt(2.0 / np.maximum(cnt, 1)) / 2 + 1e-12
+        bias = chan_mean - self.black
         dsnu = None
-        if self.remove_dsnu:
-            dsnu = np.zeros(4)
-            row_means = self._mean.mean(axis=1, keepdims=True)
-            fixed_pattern = self._mean - row_means
-            for c, (i, j) in enumerate(self.planes):
-                spatial_var = float(fixed_pattern[i::2, j::2].var()) - var_t[c] / n  # less the temporal part left
-                dsnu[c] = math.sqrt(max(spatial_var, 0.0))
+        if remove_dsnu:  # the spatial variance of the mean frame's fixed pattern, less the temporal part left in it
+            spatial_var = fsq / npix - (fsum / npix) ** 2 - var_t / n
+            dsnu = np.sqrt(np.maximum(spatial_var, 0.0))
         dsnu_var = (dsnu**2 if dsnu is not None else 0.0)
         bias_err = np.sqrt(var_t / (npix * n) + dsnu_var / npix + row_var / (H * n) if row_var > 0
                            else var_t / (npix * n) + dsnu_var / npix)
         qd = read_std < QUANT_DOMINATED_STD
         laws = [None] * 4
         if fit_laws:
-            for c in range(4):
-                res = np.concatenate(self._samples[c])
-                res = res + self._rng.uniform(-0.5, 0.5, size=res.size)  # jitter breaks ties of integer data
+            per_frame = int(math.ceil(self.max_samples / n))
+            rng = np.random.default_rng(self.seed)
+            for c, (i, j) in enumerate(self.planes):
+                size, wc = self._size[c], self._wc[c]
+                parts = []
+                for t, v in enumerate(self._vals[c]):
+                    if per_frame >= size:
+                        idx = np.arange(size)
+                    else:
+                        idx = sample_positions(self.keys[t], self.seed, c, size, per_frame)
+                        v = v[idx] if v.size == size else v[:per_frame]
+                    y, x = i + 2 * (idx // wc), j + 2 * (idx % wc)
+                    parts.append(v - ref_at(y, x) - rows[t, y])
+                res = np.concatenate(parts)
+                res = res + rng.uniform(-0.5, 0.5, size=res.size)  # jitter breaks ties of integer data
                 # what the residuals carry besides the read law: the frame-mean and row-mean estimates' noise
-                gauss_std = math.sqrt(var_t[c] * ((n - 1) / n**2 if self.remove_dsnu else 0.0) + var_t[c] / W)
+                gauss_std = math.sqrt(var_t[c] * ((n - 1) / n**2 if remove_dsnu else 0.0) + var_t[c] / W)
                 residual_model = ResidualModel(a=frame_mean_factor, gauss_std=gauss_std, jitter=1.0, quant=1.0)
                 try:
                     laws[c] = fit_read_law(res, float(read_std[c]), residual_model)
                 except ValueError:
                     laws[c] = None
-        return DarkStats(n_frames=n, n_pixels=self._cnt.copy(), bias=bias, bias_err=bias_err, read_std=read_std,
+        return DarkStats(n_frames=n, n_pixels=cnt, bias=bias, bias_err=bias_err, read_std=read_std,
                          read_std_err=read_std_err, row_std=row_std, row_std_err=row_std_err, dsnu=dsnu,
-                         dsnu_removed=self.remove_dsnu, quant_dominated=qd, laws=laws,
+                         dsnu_removed=remove_dsnu, quant_dominated=qd, laws=laws,
                          pair_var=self._pv / self._pn if self._pn else None,
-                         row_means_sample=np.concatenate(self._row_keep) if self._row_keep else None)
+                         row_means_sample=rows[:8].ravel().copy())
 
 
 def law_for_profile(stats: DarkStats) -> dict:

@@ -1,9 +1,10 @@
 """``calibrate(raw_dir)``: a capture session's frames -> per-ISO estimates -> cross-ISO models -> NoiseProfile.
 
 Steps (each in its own module): :func:`calibration.discovery.scan` finds and
-summarises the frames; per ISO, dark frames are streamed twice through
-:class:`calibration.estimators.DarkAccumulator` (bias, DSNU, row noise, read
-noise and its law) and flat pairs once through
+summarises the frames and feeds the frames of ``dark/`` folders to one
+:class:`calibration.estimators.DarkAccumulator` per ISO (bias, DSNU, row noise,
+read noise and its law) as it decodes them; classified darks, flat pairs and
+photos wait in the frame cache; flat pairs then go once through
 :func:`calibration.estimators.flat_pair_tiles`; K per channel comes from the
 zero-offset photon-transfer fit (EMVA 1288 style: flat-pair variance minus the
 dark-pair variance against mean minus the dark mean) over tiles up to 70% of
@@ -32,7 +33,7 @@ from isp_sim.params import dng_noise_profile, tukey_lambda_std
 from isp_sim.profile import NoiseProfile, profile_dict
 
 from . import crossiso
-from .discovery import CLASSIFY_RULE, FrameCache, Session, iter_frames, pair_flats, progress_bar, scan
+from .discovery import CLASSIFY_RULE, DarkScan, FlatScan, FrameCache, Session, iter_frames, pair_flats, progress_bar, scan
 from .errors import CalibrationError, CalibrationWarning
 from .estimators import (SATURATION_FRACTION, DarkAccumulator, DarkStats, PairTiles, PtcFit, fit_photon_transfer,
                          flat_pair_tiles, law_for_profile)
@@ -112,8 +113,9 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
     photos : a folder of photos (tripod bursts or single frames of any scene) besides ``raw_dir/photos/``;
         an ISO without flat pairs is calibrated from them (:mod:`calibration.labfree`), one with flats
         keeps the flat-field result and reports the photo estimates beside it.
-    cache_dir : where decoded frames wait between the scan and the estimators (default: the system's temporary
-        folder; about the session's uncompressed size, deleted at the end). Each file is decoded once; frames
+    cache_dir : where decoded flats, photos and classified frames wait between the scan and the estimators
+        (default: the system's temporary folder; about their uncompressed size, deleted at the end; the frames of
+        ``dark/`` folders are accumulated as they are decoded and need no space). Each file is decoded once; frames
         that do not fit (1 GB of free space kept) are decoded again, and the notes say how many.
     """
     import sys
@@ -134,8 +136,19 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
 def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames, tile, max_samples, progress,
                seed, photos=None) -> CalibrationResult:
     """The steps of :func:`calibrate`: scan, plan the ISOs, estimate each, build the profile."""
-    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress, cache=cache, photos=photos)
-    run = _Run(sess, cache, jobs=jobs, min_dsnu_frames=min_dsnu_frames, tile=tile, max_samples=max_samples, seed=seed)
+    def make(pattern, black, shape):
+        return DarkAccumulator(pattern, black, shape, min_dsnu_frames=min_dsnu_frames, max_samples=max_samples,
+                               seed=seed)
+
+    def tiles(a, b, ia, ib):
+        return flat_pair_tiles(a, b, ia.pattern, ia.black_level, ia.white_level, tile=tile, files=(ia.path, ib.path),
+                               exposure_time=ia.exposure_time)
+
+    dark_scan, flat_scan = DarkScan(make), FlatScan(tiles)
+    sess = scan(root, jobs=jobs, iso_from_name=iso_from_name, progress=progress, cache=cache, photos=photos,
+                darks=dark_scan, flats=flat_scan)
+    run = _Run(sess, cache, jobs=jobs, min_dsnu_frames=min_dsnu_frames, tile=tile, max_samples=max_samples, seed=seed,
+               dark_scan=dark_scan, flat_scan=flat_scan)
     if cache.n_refused:
         run.notes.append(f"{cache.n_refused} decoded frame(s) did not fit in the frame cache ({cache.dir.parent}): "
                          "decoded again by the estimators (slower, same results)")
@@ -149,8 +162,9 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
         run.notes.append(f"no dark/, flat/ or photos/ folders: frames classified automatically ({CLASSIFY_RULE}): "
                          f"{nd} dark, {nf} flat, {nph} photo")
     plan, plan_lf = run.plan()
-    total = (sum(2 * len(d) + 2 * len(p) for d, p in plan.values()) + sum(len(v) for v in sess.photos.values())
-             + sum(2 * len(d) for d in plan_lf.values()))
+    dark_sets = [(iso, d) for iso, (d, _) in plan.items()] + list(plan_lf.items())
+    total = (sum(2 * len(run.unscanned_pairs(p)) for _, p in plan.values()) + sum(len(v) for v in sess.photos.values())
+             + sum(len(d) for iso, d in dark_sets if not run.scanned(iso, d)))
     run.bar = progress_bar(progress, total, "calibrate")
     estimates: dict[float, IsoEstimate] = {}
     for iso, (darks, pairs) in plan.items():
@@ -218,8 +232,8 @@ class _Run:
     :meth:`flat_field_iso`, :meth:`photo_estimates`, :meth:`photo_iso`."""
 
     def __init__(self, sess: Session, cache, *, jobs: int, min_dsnu_frames: int, tile: int, max_samples: int,
-                 seed: int) -> None:
-        self.sess, self.cache, self.jobs = sess, cache, jobs
+                 seed: int, dark_scan: DarkScan | None = None, flat_scan: FlatScan | None = None) -> None:
+        self.sess, self.cache, self.jobs, self.dark_scan, self.flat_scan = sess, cache, jobs, dark_scan, flat_scan
         self.min_dsnu_frames, self.tile, self.max_samples, self.seed = min_dsnu_frames, tile, max_samples, seed
         self.msgs: list[str] = list(sess.warnings)
         self.notes: list[str] = []
@@ -246,7 +260,7 @@ class _Run:
         sess = self.sess
         plan, plan_lf = {}, {}
         for iso in sorted(set(sess.darks) | set(sess.flats) | set(sess.photos)):
-            darks = sorted(sess.darks.get(iso, []), key=lambda f: f.path)
+            darks = list(sess.darks.get(iso, []))  # scan order: the order the scan accumulated them in
             pairs, left = pair_flats(sess.flats.get(iso, []))
             for f in left:
                 self.msgs.append(f"ISO {iso:g}: flat frame {f.path} has no partner at the same exposure: not used")
@@ -263,30 +277,58 @@ class _Run:
             plan[iso] = (darks, pairs)
         return plan, plan_lf
 
-    def dark_stats(self, paths: list) -> DarkStats:
-        """Bias, DSNU, row noise and the read-noise law from the dark frames (two passes over the cache)."""
-        acc = DarkAccumulator(self.pattern, self.black, self.shape, len(paths), min_dsnu_frames=self.min_dsnu_frames,
-                              max_samples=self.max_samples, seed=self.seed)
-        for _, data in self._frames(paths):
-            acc.add_pass1(data)
-        for _, data in self._frames(paths):
-            acc.add_pass2(data)
+    def scanned(self, iso: float, darks: list) -> bool:
+        """Whether the scan already accumulated exactly these dark frames (in this order)."""
+        return bool(darks) and self.dark_scan is not None and \
+            self.dark_scan.scanned(iso, darks[0].key()) == [str(f.path) for f in darks]
+
+    def dark_stats(self, iso: float, darks: list) -> DarkStats:
+        """Bias, DSNU, row noise and the read-noise law from the dark frames: from the scan's accumulator when it
+        holds exactly these frames, else in one pass over the cache (frames the scan saw but that changed set, e.g.
+        after a copied frame was skipped, are decoded again, and the notes say so)."""
+        paths = [f.path for f in darks]
+        acc = None
+        if self.dark_scan is not None and darks:
+            key = darks[0].key()
+            before = self.dark_scan.scanned(iso, key)
+            acc = self.dark_scan.take(iso, key, paths)
+            if acc is None and before:
+                self.notes.append(f"ISO {iso:g}: the dark set changed after the scan ({len(before)} accumulated, "
+                                  f"{len(paths)} used): its {len(paths)} dark frames were read again")
+        if acc is None:
+            acc = DarkAccumulator(self.pattern, self.black, self.shape, min_dsnu_frames=self.min_dsnu_frames,
+                                  max_samples=self.max_samples, seed=self.seed)
+            for p, data in self._frames(paths):
+                acc.add(data, Path(p).name)
         return acc.finish()
 
+    def unscanned_pairs(self, pairs: list) -> list:
+        """The flat pairs whose tiles the scan did not take."""
+        done = self.flat_scan.pairs if self.flat_scan is not None else {}
+        return [pr for pr in pairs if (str(pr[0].path), str(pr[1].path)) not in done]
+
     def flat_tiles(self, iso: float, pairs: list) -> list[PairTiles]:
-        """Tile statistics of every flat pair; clipped or over-exposed tiles are flagged (and said)."""
-        tiles: list[PairTiles] = []
-        flat_paths = [f.path for pr in pairs for f in pr]
-        exp = {f.path: f.exposure_time for pr in pairs for f in pr}
-        buf = []
-        for p, data in self._frames(flat_paths):
-            buf.append((p, data))
-            if len(buf) < 2:
+        """Tile statistics of every flat pair (from the scan, or from the cache); clipped or over-exposed tiles are
+        flagged (and said)."""
+        done = self.flat_scan.pairs if self.flat_scan is not None else {}
+        got: dict = {}
+        for fa, fb in self.unscanned_pairs(pairs):
+            data = dict(self._frames([fa.path, fb.path]))
+            if len(data) < 2:
+                lost = fb.path if fa.path in data else fa.path
+                self.msgs.append(f"ISO {iso:g}: flat frame {lost} was unreadable: its pair with "
+                                 f"{fa.path if lost == fb.path else fb.path} is not used")
                 continue
-            (pa, a), (pb, b) = buf
-            buf = []
-            pt = flat_pair_tiles(a, b, self.pattern, self.black, self.white, tile=self.tile, files=(pa, pb),
-                                 exposure_time=exp.get(pa))
+            got[(str(fa.path), str(fb.path))] = flat_pair_tiles(data[fa.path], data[fb.path], self.pattern, self.black,
+                                                                self.white, tile=self.tile, files=(fa.path, fb.path))
+        tiles: list[PairTiles] = []
+        for fa, fb in pairs:
+            key = (str(fa.path), str(fb.path))
+            pt = done.pop(key, None) or got.get(key)
+            if pt is None:
+                continue
+            pt.exposure_time = fa.exposure_time
+            pa, pb = pt.files
             nclip = sum(int(c.sum()) for c in pt.clipped)
             over = float(np.max(pt.level)) > self.usable_max
             if nclip or over:
@@ -297,9 +339,6 @@ class _Run:
                 self.msgs.append(f"ISO {iso:g}: flat pair {Path(pa).name}, {Path(pb).name}: {what}: those tiles are "
                                  "not used for K")
             tiles.append(pt)
-        if len(buf) == 1:
-            self.msgs.append(f"ISO {iso:g}: flat frame {buf[0][0]} lost its partner (the other frame was unreadable): "
-                             "not used")
         return tiles
 
     def ptc_fits(self, iso: float, tiles: list[PairTiles], dark: DarkStats) -> tuple[list, list] | None:
@@ -327,7 +366,7 @@ class _Run:
     def flat_field_iso(self, iso: float, darks: list, pairs: list) -> IsoEstimate | None:
         """One ISO from its darks and flat pairs (the lab path); its photos, if any, are estimated for comparison."""
         paths = [f.path for f in darks]
-        dark = self.dark_stats(paths)
+        dark = self.dark_stats(iso, darks)
         tiles = self.flat_tiles(iso, pairs)
         fits = self.ptc_fits(iso, tiles, dark)
         if fits is None:
@@ -388,7 +427,7 @@ class _Run:
         """An ISO without flats, from its photos (and its darks where given)."""
         photos = self.sess.photos[iso]
         paths = [f.path for f in darks]
-        dark = self.dark_stats(paths) if darks else None
+        dark = self.dark_stats(iso, darks) if darks else None
         ests = self.photo_estimates(iso, photos, None if dark is None else dark.bias)
         pick = _combine(ests)
         if pick is None:

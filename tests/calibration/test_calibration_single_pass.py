@@ -11,8 +11,9 @@ import pytest
 
 import calibration.rawio as rawio
 from calibration import calibrate
+from calibration.errors import CalibrationWarning
 from calibration.discovery import FrameCache, _summary
-from calibration.estimators import DarkAccumulator, flat_pair_tiles
+from calibration.estimators import DarkAccumulator, flat_pair_tiles, sample_positions
 from isp_sim.cfa import channel_sites
 from calibration.rawio import RawFrame
 from calibration.simulate import simulate_capture
@@ -52,18 +53,57 @@ def test_cache_fallback_gives_the_same_profile(session, monkeypatch, tmp_path):
         self.n_refused += 1
         return False
 
-    monkeypatch.setattr(FrameCache, "put", refuse)
+    from calibration.discovery import DarkScan, FlatScan
+
+    monkeypatch.setattr(FrameCache, "put", refuse)  # nothing fits in the cache, and the scan keeps nothing either
+    monkeypatch.setattr(DarkScan, "add", lambda self, info, data, sums: False)
+    monkeypatch.setattr(FlatScan, "add", lambda self, info, data: False)
     b = calibrate(session, progress=False)
     pa, pb = a.profile.to_dict(), b.profile.to_dict()
     assert pa["points"] == pb["points"]
     assert any("did not fit in the frame cache" in n for n in b.notes)
 
 
+@pytest.mark.parametrize("keep", ["darks", "flats", "neither"])
+def test_statistics_from_the_scan_equal_those_from_the_cache(session, monkeypatch, keep):
+    """The scan's dark accumulators and flat pairs and the cache path (frames the scan could not keep, taken later
+    from the cache) give the same profile to the last digit."""
+    from calibration.discovery import DarkScan, FlatScan
+
+    a = calibrate(session, progress=False)
+    if keep != "darks":
+        monkeypatch.setattr(DarkScan, "add", lambda self, info, data, sums: False)
+    if keep != "flats":
+        monkeypatch.setattr(FlatScan, "add", lambda self, info, data: False)
+    b = calibrate(session, progress=False)
+    assert a.profile.to_dict()["points"] == b.profile.to_dict()["points"]
+
+
+def test_a_dark_set_changed_after_the_scan_is_read_again(session, tmp_path):
+    """A copied dark frame is skipped after the scan accumulated it: that ISO's darks are read again (said in the
+    notes) and the profile equals the session's without the copy."""
+    import shutil
+
+    copy = tmp_path / "s"
+    shutil.copytree(session, copy)
+    first = sorted((copy / "dark").rglob("*iso800*.dng"))[0]
+    shutil.copy(first, first.with_name("zz_" + first.name))
+    a = calibrate(session, progress=False)
+    with pytest.warns(CalibrationWarning, match="identical pixel data"):
+        b = calibrate(copy, progress=False)
+    assert any("dark set changed after the scan" in n for n in b.notes)
+    assert any("identical pixel data" in w for w in b.warnings)
+    strip = lambda pts: [{k: v for k, v in p.items() if k != "quality"} for p in pts]  # noqa: E731
+    assert strip(a.profile.to_dict()["points"]) == strip(b.profile.to_dict()["points"])
+
+
 # ----------------------------------------------------------------------------- kernels vs NumPy formulas
 
 
-def _numpy_dark(frames, pattern, black, remove_dsnu=True, per_frame=None, seed=0):
-    """The two-pass NumPy dark statistics the kernels replaced: residual sums of squares, row means, samples."""
+def _numpy_dark(frames, keys, pattern, remove_dsnu=True, per_frame=None, seed=0):
+    """The two-pass NumPy dark statistics the single-pass accumulator replaces: pass 1 the mean frame, pass 2 each
+    frame's residuals against it less their row means (sums of squares, row means, the law's samples at
+    :func:`sample_positions`) and the first consecutive pairs' difference variance."""
     planes = channel_sites(pattern)
     mean = np.mean(np.stack(frames).astype(np.float64), axis=0)
     if not remove_dsnu:
@@ -71,9 +111,8 @@ def _numpy_dark(frames, pattern, black, remove_dsnu=True, per_frame=None, seed=0
         mean = np.empty_like(mean)
         for c, (i, j) in enumerate(planes):
             mean[i::2, j::2] = cm[c]
-    rng = np.random.default_rng(seed)
     ss, rows_all, samples, pv, prev = np.zeros(4), [], [[] for _ in range(4)], np.zeros(4), None
-    for f in frames:
+    for key, f in zip(keys, frames):
         if prev is not None:
             d = f.astype(np.float64) - prev
             pv += [d[i::2, j::2].var() / 2 for i, j in planes]
@@ -86,32 +125,56 @@ def _numpy_dark(frames, pattern, black, remove_dsnu=True, per_frame=None, seed=0
             pc = r[i::2, j::2]
             ss[c] += np.sum(pc * pc)
             k = min(per_frame, pc.size)
-            samples[c].append(pc.ravel().copy() if k >= pc.size else pc.ravel()[rng.integers(0, pc.size, size=k)])
+            samples[c].append(pc.ravel().copy() if k >= pc.size
+                              else pc.ravel()[sample_positions(key, seed, c, pc.size, k)])
     return ss, np.concatenate(rows_all), [np.concatenate(s) for s in samples], pv / (len(frames) - 1)
 
 
-@pytest.mark.parametrize("pattern,shape,remove", [("RGGB", (60, 80), True), ("GRBG", (61, 79), True),
-                                                   ("BGGR", (40, 50), False)])
-def test_dark_kernels_equal_numpy(pattern, shape, remove):
+@pytest.mark.parametrize("pattern,shape,remove,max_samples", [("RGGB", (60, 80), True, 2000),
+                                                              ("GRBG", (61, 79), True, 2000),
+                                                              ("BGGR", (40, 50), False, 2000),
+                                                              ("RGGB", (30, 40), True, 1000)])
+def test_single_pass_dark_statistics_equal_two_pass(pattern, shape, remove, max_samples, monkeypatch):
+    """Every statistic of :class:`DarkAccumulator` (one pass, frames added once) equals the two-pass formulas,
+    the law fit included (the same residual sample): the last case's planes (300 px) first fit the per-frame share
+    whole and are trimmed to random positions as frames arrive."""
+    import calibration.estimators as est
+
     rng = np.random.default_rng(1)
     bias = 64 + rng.normal(0, 2, shape)
+    n = 5
     frames = [np.clip(np.rint(bias + rng.normal(0, 3, shape) + rng.normal(0, 1, (shape[0], 1))), 0, 1023)
-              .astype(np.uint16) for _ in range(5)]
-    black = np.full(4, 64.0)
-    acc = DarkAccumulator(pattern, black, shape, 5, min_dsnu_frames=4 if remove else 9, max_samples=2000, seed=0)
-    for f in frames:
-        acc.add_pass1(f)
-    for f in frames:
-        acc.add_pass2(f)
-    ss, rows, samples, pv = _numpy_dark(frames, pattern, black, remove_dsnu=remove, per_frame=acc._per_frame)
-    np.testing.assert_allclose(acc._ss, ss, rtol=1e-12)
-    np.testing.assert_allclose(np.concatenate(acc._row_keep), rows, rtol=1e-9, atol=1e-12)
-    for c in range(4):
-        np.testing.assert_allclose(np.concatenate(acc._samples[c]), samples[c], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(acc._pv / acc._pn, pv, rtol=1e-12)
+              .astype(np.uint16) for _ in range(n)]
+    keys = [f"dark_{k:03d}.dng" for k in range(n)]
+    acc = DarkAccumulator(pattern, np.full(4, 64.0), shape, min_dsnu_frames=4 if remove else 9,
+                          max_samples=max_samples, seed=0)
+    for k, f in zip(keys, frames):
+        acc.add(f, k)
+    per_frame = math.ceil(max_samples / n)
+    ss, rows, samples, pv = _numpy_dark(frames, keys, pattern, remove_dsnu=remove, per_frame=per_frame)
+    seen = {}
+    real_fit = est.fit_read_law
+
+    def spy(res, std, model):
+        seen[len(seen)] = res.copy()
+        return real_fit(res, std, model)
+
+    monkeypatch.setattr(est, "fit_read_law", spy)
     st = acc.finish()
-    assert st.read_std == pytest.approx(np.sqrt(np.maximum(ss / acc._cnt / ((4 / 5 if remove else 1) * (1 - 1 / shape[1]))
-                                                           - 1 / 12, 0)), rel=1e-12)
+    W = shape[1]
+    var_t = ss / (n * np.array(acc._size)) / ((4 / 5 if remove else 1) * (1 - 1 / W))
+    np.testing.assert_allclose(st.read_std, np.sqrt(np.maximum(var_t - 1 / 12, 0)), rtol=1e-12)
+    np.testing.assert_allclose(st.row_means_sample, rows, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(st.pair_var, pv, rtol=1e-12)
+    jitter = np.random.default_rng(0)
+    for c in range(4):
+        np.testing.assert_allclose(seen[c], samples[c] + jitter.uniform(-0.5, 0.5, samples[c].size), rtol=1e-9,
+                                   atol=1e-12)
+    assert samples[0].size == n * min(per_frame, acc._size[0])
+    # the sample of a frame does not depend on the other frames: the same frame alone gets a prefix-equal draw
+    idx_all = sample_positions(keys[2], 0, 1, 10_000, 400)
+    assert np.array_equal(sample_positions(keys[2], 0, 1, 10_000, 100), idx_all[:100])
+    assert not np.array_equal(sample_positions(keys[3], 0, 1, 10_000, 100), idx_all[:100])
 
 
 def test_flat_tiles_and_summary_equal_numpy():
@@ -136,13 +199,15 @@ def test_flat_tiles_and_summary_equal_numpy():
     assert pt.clipped[0].sum() == 1
     fr = RawFrame.__new__(RawFrame)
     fr.data, fr.pattern, fr.black_level, fr.white_level = a, "RGGB", black, 1023
-    means, noise, sat, digest, const = _summary(fr)
+    means, noise, sat, digest, const, (rowsum, sq) = _summary(fr)
     ref_noise = []
     for c, (i, j) in enumerate(channel_sites("RGGB")):
         p = a[i::2, j::2]
         assert means[c] == pytest.approx(p.mean() - 64, rel=1e-13)
+        assert sq[c] == int(np.sum(p.astype(np.int64) ** 2))
         ref_noise.append(np.std(np.diff(p[::4, :].astype(np.float64), axis=1)) / math.sqrt(2))
     assert noise == pytest.approx(float(np.median(ref_noise)), rel=1e-12)
+    np.testing.assert_array_equal(rowsum, np.stack([a[:, 0::2].sum(1), a[:, 1::2].sum(1)], 1))
     assert sat == pytest.approx(np.count_nonzero(a >= 1023) / a.size) and const is None
     b2 = a.copy()
     b2[0, 0] ^= 1
