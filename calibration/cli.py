@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--name", type=profile_name, help="profile name (lowercase snake case; default from the camera model)")
     ap.add_argument("--min-dsnu-frames", type=positive_int, default=4, help="dark frames needed to remove the fixed pattern")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    ap.add_argument("--cache-dir", metavar="DIR", help="where decoded frames wait between the scan and the estimators "
-                    "(default: the system's temporary folder; about the session's uncompressed size; deleted at the end)")
+    ap.add_argument("--cache-dir", metavar="DIR", help="where decoded photos and classified frames wait between the scan and the "
+                    "estimators (default: the system's temporary folder; dark/ and flat/ frames need no space; deleted "
+                    "at the end)")
     ap.add_argument("--emva-saturation", choices=("max", "reference"), default="max",
                     help="EMVA 1288 saturation step: 'max' the maximal temporal variance (the standard; default), "
                          "'reference' the emva1288 package's backward search (reproduces its results)")
