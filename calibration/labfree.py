@@ -188,7 +188,8 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
         clip = (stack[:, i::2, j::2] >= white).any(0)
         mu, var, g = _burst_tiles(p, clip, tile, off[c], usable)
         if mu.size < 20:
-            raise CalibrationError(f"channel {c}: only {mu.size} unclipped tiles below 70% of saturation in the burst")
+            raise CalibrationError(f"channel {c}: only {mu.size} unclipped tiles below "
+                                   f"{100 * SATURATION_FRACTION:.0f}% of saturation in the burst")
         coef, err, keep = _robust_fit([mu, np.ones_like(mu), g], var, tile * tile * (L - 1))
         K = float(coef[0])
         mu2, var2, g2 = _burst_tiles(p, clip, tile_dark, off[c], usable)

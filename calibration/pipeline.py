@@ -335,7 +335,8 @@ class _Run:
                 frac = nclip / sum(c.size for c in pt.clipped)
                 what = (f"{100 * frac:.0f}% of its tiles hold clipped pixels" if nclip else "")
                 what += ("; " if what and over else "") + (
-                    f"mean {float(np.max(pt.level)):.0f} DN above black > 70% of saturation" if over else "")
+                    f"mean {float(np.max(pt.level)):.0f} DN above black > {100 * SATURATION_FRACTION:.0f}% of saturation"
+                    if over else "")
                 self.msgs.append(f"ISO {iso:g}: flat pair {Path(pa).name}, {Path(pb).name}: {what}: those tiles are "
                                  "not used for K")
             tiles.append(pt)

@@ -76,11 +76,11 @@ def plot_ptc(est, path: Path, usable_max: float) -> Path:
     return save_figure(fig, path)
 
 
-def _ptc_axes(a, title: str) -> None:
+def _ptc_axes(a, title: str, ylabel: str = "temporal variance (DN²)") -> None:
     """Title, axis labels, readable log ticks and legend of one photon-transfer panel."""
     a.set_title(title, fontsize=9)
     a.set_xlabel("mean above black (DN)", fontsize=8)
-    a.set_ylabel("temporal variance (DN²)", fontsize=8)
+    a.set_ylabel(ylabel, fontsize=8)
     _readable_log_ticks(a)
     a.legend(fontsize=7)
 
@@ -131,7 +131,8 @@ def plot_sigma_vs_k(result, path: Path) -> Path:
 
 
 def plot_labfree(est, path: Path) -> Path:
-    """Photon transfer from photos: each estimate's binned (signal, temporal variance) points and its line."""
+    """Photon transfer from photos: each estimate's binned points and its line (bursts: the temporal variance of
+    the frame differences; single frames: the fine-scale spatial variance of the tiles judged pure noise)."""
     fig, ax = new_figure(8, 6, 2, 2)
     styles = {"burst": "o", "single": "s", "dng_tag": None}
     for c in range(4):
@@ -145,7 +146,10 @@ def plot_labfree(est, path: Path) -> Path:
         for le in est.labfree:
             if le.method != est.method:
                 a.loglog(xs, le.K[c] * xs + le.dark_var[c], "--", lw=0.8, label=f"{le.method}: K={le.K[c]:.4g}")
-        _ptc_axes(a, f"{CHANNELS[c]}  ISO {est.iso:g} (photos: o burst, s single frame)")
+        methods = {le.method for le in est.labfree if le.points}
+        ylabel = ("noise variance (DN²): o temporal, s fine-scale spatial" if {"burst", "single"} <= methods
+                  else "fine-scale spatial variance (DN²)" if "single" in methods else "temporal variance (DN²)")
+        _ptc_axes(a, f"{CHANNELS[c]}  ISO {est.iso:g} (photos: o burst, s single frame)", ylabel)
     return save_figure(fig, path)
 
 
