@@ -79,6 +79,29 @@ def test_statistics_from_the_scan_equal_those_from_the_cache(session, monkeypatc
     assert a.profile.to_dict()["points"] == b.profile.to_dict()["points"]
 
 
+def test_scan_budgets_split_the_work_without_changing_results(session, monkeypatch):
+    """Dark sums for one ISO only (the budget of one accumulator) and no room for waiting flats: the other ISO's
+    darks and every flat go through the cache; the profile is the same."""
+    import functools
+
+    import calibration.pipeline as pipeline
+    from calibration.discovery import DarkScan, FlatScan
+
+    a = calibrate(session, progress=False)
+    made = []
+
+    class OneIso(DarkScan):
+        def __init__(self, make):
+            super().__init__(make, budget_bytes=6 * 64 * 96)
+            made.append(self)
+
+    monkeypatch.setattr(pipeline, "DarkScan", OneIso)
+    monkeypatch.setattr(pipeline, "FlatScan", functools.partial(FlatScan, max_pending=0))
+    b = calibrate(session, progress=False)
+    assert made and made[0].n_refused == 5  # the second ISO's 5 darks
+    assert a.profile.to_dict()["points"] == b.profile.to_dict()["points"]
+
+
 def test_a_dark_set_changed_after_the_scan_is_read_again(session, tmp_path):
     """A copied dark frame is skipped after the scan accumulated it: that ISO's darks are read again (said in the
     notes) and the profile equals the session's without the copy."""
