@@ -3,9 +3,11 @@
 Layout: ``DIR/dark/**`` and ``DIR/flat/**`` (any depth); without those folders, every
 raw file under ``DIR`` is classified by :data:`CLASSIFY_RULE`. Files are read in a
 first pass (``--jobs`` threads; rawpy and the numba kernels release the GIL) that keeps
-only a small :class:`FrameInfo` per file and, with a :class:`FrameCache`, the decoded pixels on disk; estimators
-later stream the frames from there, a few at a time (:func:`iter_frames`), so each file is decoded once and a
-session never has to fit in memory.
+only a small :class:`FrameInfo` per file. Frames of ``dark/`` folders go straight to their ISO's dark statistics
+(:class:`DarkScan`) and those of ``flat/`` folders to their pair's tiles (:class:`FlatScan`); the rest (photos,
+classified frames, what those cannot hold) wait in a :class:`FrameCache` on disk, from which estimators stream
+them a few at a time (:func:`iter_frames`). So each file is decoded once and a session never has to fit in
+memory.
 
 Problems are collected as warnings naming the file: unreadable/corrupt/non-raw
 files, files without ISO (supply ``iso_from_name``, a regular expression whose
@@ -409,7 +411,7 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
             taken = darks.add(infos[-1], keep, sums) if kind == "dark" else flats.add(infos[-1], keep)
             if not taken and cache is not None:
                 cache.put(fr.path, keep)
-        keep = None
+        res = keep = None  # release the frame before the next one is decoded
         for n in fr.notes:
             if "GainMap" in n:
                 warnings_.append(f"{fr.path}: {n}")
@@ -449,8 +451,9 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
     first_of: dict[str, str] = {}
     copies: set[str] = set()
     for f in sorted(used, key=lambda f: f.path):
-        if f.digest in first_of and cache is not None and first_of[f.digest] in cache and f.path in cache:
-            if not np.array_equal(cache.get(f.path), cache.get(first_of[f.digest])):
+        if f.digest in first_of:
+            a, b = _pixels(f.path, cache), _pixels(first_of[f.digest], cache)
+            if a is not None and b is not None and not np.array_equal(a, b):
                 continue  # a 64-bit hash collision, not a copy
         if f.digest in first_of:
             skip(f.path, f"identical pixel data to {Path(first_of[f.digest]).name} (a copied frame?): counted once")
@@ -479,6 +482,18 @@ def scan(root: str | os.PathLike, *, jobs: int = 1, iso_from_name: str | None = 
     return Session(root=root, layout=layout, frames=used, darks=dict(darks), flats=dict(flats),
                    photos={k: sorted(v, key=lambda f: f.path) for k, v in photo.items()}, ignored=ignored,
                    skipped=skipped, warnings=warnings_, classification=classification)
+
+
+def _pixels(path: str, cache: FrameCache | None) -> np.ndarray | None:
+    """A frame's pixels to confirm a digest match: from the cache, else decoded again (only frames whose digest
+    matches another's, i.e. copies); None when the file no longer reads."""
+    data = cache.get(path) if cache is not None else None
+    if data is None:
+        try:
+            data = read_raw(path).data
+        except RawReadError:
+            return None
+    return data
 
 
 def pair_flats(flats: list[FrameInfo]) -> tuple[list[tuple[FrameInfo, FrameInfo]], list[FrameInfo]]:

@@ -120,6 +120,19 @@ def test_a_dark_set_changed_after_the_scan_is_read_again(session, tmp_path):
     assert strip(a.profile.to_dict()["points"]) == strip(b.profile.to_dict()["points"])
 
 
+def test_a_digest_match_is_confirmed_by_the_pixels(session, monkeypatch):
+    """Every frame given the same digest (as a 64-bit hash collision would): the pixels, decoded again for dark and
+    flat frames that are not cached, tell the frames apart, so nothing is skipped as a copy."""
+    import calibration.discovery as discovery
+
+    a = calibrate(session, progress=False)
+    real = discovery._summary
+    monkeypatch.setattr(discovery, "_summary", lambda fr: (*real(fr)[:3], "0" * 16, *real(fr)[4:]))
+    b = calibrate(session, progress=False)
+    assert not b.session.skipped
+    assert a.profile.to_dict()["points"] == b.profile.to_dict()["points"]
+
+
 # ----------------------------------------------------------------------------- kernels vs NumPy formulas
 
 
