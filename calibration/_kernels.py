@@ -4,7 +4,8 @@ Each replaces a sequence of NumPy array operations (conversions to float64, stri
 reductions) whose memory traffic dominated calibration time (a 12 MP dark: 223 ms for the residual statistics,
 now sums the frame summary takes on its way, 42 ms for the frame summary, 60 ms for a BLAKE2 digest; a flat
 pair: 190 ms for its tile statistics). Integer sums are exact (int64), so the results equal the NumPy formulas
-up to the last float64 rounding; the tests compare both. All kernels release the GIL (``--jobs`` threads run them in parallel).
+up to the last float64 rounding; the tests compare both. All kernels release the GIL (``--jobs`` threads run
+them in parallel).
 
 Bayer planes: ``lut[y & 1, x & 1]`` is the channel index (R, Gr, Gb, B order of :func:`_planes`).
 """
@@ -34,8 +35,8 @@ def _weight(y, x):
 @njit(cache=True, nogil=True)
 def frame_summary(d, lut, white):
     """Per channel: pixel sum, sum of squares and count; per row, the sums of its even and odd columns (the
-    dark statistics' row means, :class:`calibration.estimators.DarkAccumulator`); on every 4th row of each plane, the sum and sum of squares of
-    horizontal same-channel neighbour differences and their count; pixels >= white; min; max; a 64-bit
+    dark statistics' row means, :class:`calibration.estimators.DarkAccumulator`); on every 4th row of each
+    plane, the sum and sum of squares of horizontal same-channel neighbour differences and their count; pixels >= white; min; max; a 64-bit
     position-weighted hash of the pixel values (wrapping sum of value x odd weight(position): a duplicate-frame
     key; a match is confirmed by comparing the pixels)."""
     H, W = d.shape
@@ -93,7 +94,7 @@ def frame_summary(d, lut, white):
 
 @njit(cache=True, nogil=True)
 def add_frame(acc, frame):
-    """``acc += frame`` (float64 accumulator, integer frame) without a float64 copy of the frame."""
+    """``acc += frame`` (a uint32 or float64 accumulator, an integer frame) without a converted copy of the frame."""
     H, W = frame.shape
     for y in range(H):
         for x in range(W):
@@ -103,7 +104,7 @@ def add_frame(acc, frame):
 @njit(cache=True, nogil=True, inline="always")
 def _mix64(z):
     """SplitMix64's output function (Steele, Lea and Flood 2014): a bijection of 64-bit integers whose outputs for
-    consecutive inputs pass BigCrush (the counter-based generator of :func:`gather_samples`)."""
+    consecutive inputs pass BigCrush (the counter-based generator of :func:`sample_index`)."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))

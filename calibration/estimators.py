@@ -15,9 +15,9 @@ holding a clipped pixel are never used.
 
 Dark frames (:class:`DarkAccumulator`), each seen once, give what the textbook
 two passes over N frames give: pass 1 sums the frames (per-pixel mean = bias +
-fixed pattern); pass 2 takes each frame minus that mean (only when N >= ``min_dsnu_frames``; otherwise minus
-the per-channel mean, and the fixed pattern stays in the read noise, with a
-warning), removes the mean of each physical row (row noise: one offset per row,
+fixed pattern); pass 2 takes each frame minus that mean (only when N >=
+``min_dsnu_frames``; otherwise minus the per-channel mean, and the fixed pattern
+stays in the read noise, with a warning), removes the mean of each physical row (row noise: one offset per row,
 all channels), and accumulates variances and a sample of residuals. With W the
 row length:
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isp_sim.cfa import channel_map, channel_sites
+from isp_sim.cfa import channel_sites
 
 from .ppcc import LawFit, ResidualModel, fit_read_law
 from ._kernels import (add_frame, dark_sum_stats, frame_summary, gather_samples, pair_difference, pair_tiles,
@@ -248,18 +248,20 @@ class DarkAccumulator:
         for c in range(4):
             self._sq[c] += int(sq[c])
         cap = int(math.ceil(self.max_samples / self.n_frames))
+        # every frame's sample is kept at the share of the frames so far (cap): the whole plane while it fits,
+        # else the first cap positions of its stream; so after the last frame each holds exactly its final share
         for c, (i, j) in enumerate(self.planes):
-            size, wc = self._size[c], self._wc[c]
+            size = self._size[c]
             if cap >= size:
                 self._vals[c].append(np.ascontiguousarray(frame[i::2, j::2]).ravel())
-            else:
-                self._vals[c].append(gather_samples(frame, i, j, wc, np.uint64(sample_stream(self.keys[-1], self.seed, c)),
-                                                    cap, size))
-                for t, v in enumerate(self._vals[c][:-1]):  # the earlier frames' share shrinks to cap
-                    if v.size == size:
-                        self._vals[c][t] = v[sample_positions(self.keys[t], self.seed, c, size, cap)]
-                    elif v.size > cap:
-                        self._vals[c][t] = v[:cap].copy()
+                continue
+            stream = np.uint64(sample_stream(self.keys[-1], self.seed, c))
+            self._vals[c].append(gather_samples(frame, i, j, self._wc[c], stream, cap, size))
+            for t, v in enumerate(self._vals[c][:-1]):  # the earlier frames' share shrinks to cap
+                if v.size == size:
+                    self._vals[c][t] = v[sample_positions(self.keys[t], self.seed, c, size, cap)]
+                elif v.size > cap:
+                    self._vals[c][t] = v[:cap].copy()
 
     def finish(self, *, fit_laws: bool = True) -> DarkStats:
         """The dark statistics (module docstring) from everything added."""
@@ -320,12 +322,9 @@ class DarkAccumulator:
             for c, (i, j) in enumerate(self.planes):
                 size, wc = self._size[c], self._wc[c]
                 parts = []
-                for t, v in enumerate(self._vals[c]):
-                    if per_frame >= size:
-                        idx = np.arange(size)
-                    else:
-                        idx = sample_positions(self.keys[t], self.seed, c, size, per_frame)
-                        v = v[idx] if v.size == size else v[:per_frame]
+                for t, v in enumerate(self._vals[c]):  # already cut to per_frame by add()
+                    idx = (np.arange(size) if per_frame >= size
+                           else sample_positions(self.keys[t], self.seed, c, size, per_frame))
                     y, x = i + 2 * (idx // wc), j + 2 * (idx % wc)
                     parts.append(v - ref_at(y, x) - rows[t, y])
                 res = np.concatenate(parts)

@@ -311,23 +311,17 @@ class _Run:
         """Tile statistics of every flat pair (from the scan, or from the cache); clipped or over-exposed tiles are
         flagged (and said)."""
         done = self.flat_scan.pairs if self.flat_scan is not None else {}
-        got: dict = {}
-        for fa, fb in self.unscanned_pairs(pairs):
-            data = dict(self._frames([fa.path, fb.path]))
-            if len(data) < 2:
-                lost = fb.path if fa.path in data else fa.path
-                self.msgs.append(f"ISO {iso:g}: flat frame {lost} was unreadable: its pair with "
-                                 f"{fa.path if lost == fb.path else fb.path} is not used")
-                continue
-            got[(str(fa.path), str(fb.path))] = flat_pair_tiles(data[fa.path], data[fb.path], self.pattern, self.black,
-                                                                self.white, tile=self.tile, files=(fa.path, fb.path))
         tiles: list[PairTiles] = []
         for fa, fb in pairs:
-            key = (str(fa.path), str(fb.path))
-            pt = done.pop(key, None) or got.get(key)
-            if pt is None:
-                continue
-            pt.exposure_time = fa.exposure_time
+            pt = done.pop((str(fa.path), str(fb.path)), None)
+            if pt is None:  # not taken by the scan: from the cache (or decoded again)
+                data = dict(self._frames([fa.path, fb.path]))
+                if len(data) < 2:
+                    lost, kept = (fb.path, fa.path) if fa.path in data else (fa.path, fb.path)
+                    self.msgs.append(f"ISO {iso:g}: flat frame {lost} was unreadable: its pair with {kept} is not used")
+                    continue
+                pt = flat_pair_tiles(data[fa.path], data[fb.path], self.pattern, self.black, self.white,
+                                     tile=self.tile, files=(fa.path, fb.path), exposure_time=fa.exposure_time)
             pa, pb = pt.files
             nclip = sum(int(c.sum()) for c in pt.clipped)
             over = float(np.max(pt.level)) > self.usable_max
