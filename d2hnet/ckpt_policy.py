@@ -62,19 +62,19 @@ class CheckpointPolicy:
         tmp.write_text(json.dumps(self.index, indent=1))
         os.replace(tmp, self.hist / "index.json")
 
-    def after_epoch(self, epoch: int, state: Path, model: Path) -> None:
-        """Record epoch ``epoch``'s state and model files, then drop the epochs the policy no longer keeps."""
-        self.hist.mkdir(parents=True, exist_ok=True)
-        _place(state, self.state_path(epoch))
-        _place(model, self.model_path(epoch))
-        eps = sorted(set(self.index["epochs"]) | {epoch})
-        best = (self.index["best"] or {}).get("epoch")
+    def _kept(self, eps: list[int]) -> set[int]:
+        """The epochs of ``eps`` the policy keeps: the last ``keep_last``, every ``keep_every``-th, the best."""
         keep = set(eps[-self.keep_last:]) if self.keep_last > 0 else set()
         if self.keep_every:
             keep |= {e for e in eps if e % self.keep_every == 0}
+        best = (self.index["best"] or {}).get("epoch")
         if best is not None:
             keep.add(best)
-        for e in eps:
+        return keep
+
+    def _prune(self, keep: set[int]) -> None:
+        """Delete the history files of the recorded epochs not in ``keep`` and record ``keep``."""
+        for e in self.index["epochs"]:
             if e not in keep:
                 for p in (self.state_path(e), self.model_path(e)):
                     if p.exists():
@@ -82,8 +82,24 @@ class CheckpointPolicy:
         self.index["epochs"] = sorted(keep)
         self._write_index()
 
+    def after_epoch(self, epoch: int, state: Path, model: Path) -> None:
+        """Record epoch ``epoch``'s state and model files, then drop the epochs the policy no longer keeps. The
+        newest epoch stays until :meth:`after_validation` has decided whether it is the best (with
+        ``keep_last = 0`` it would otherwise be gone before its validation)."""
+        self.hist.mkdir(parents=True, exist_ok=True)
+        _place(state, self.state_path(epoch))
+        _place(model, self.model_path(epoch))
+        self.index["epochs"] = sorted(set(self.index["epochs"]) | {epoch})
+        self._prune(self._kept(self.index["epochs"]) | {epoch})
+
     def after_validation(self, epoch: int, results: dict[str, dict[str, Any]]) -> bool:
-        """Make ``epoch`` the best when its PSNR on ``best_split`` beats the best so far; True when it did."""
+        """Make ``epoch`` the best when its PSNR on ``best_split`` beats the best so far (True when it did), then
+        drop what the policy no longer keeps (this epoch if it is neither best nor kept, a former best)."""
+        better = self._better(epoch, results)
+        self._prune(self._kept(self.index["epochs"]))
+        return better
+
+    def _better(self, epoch: int, results: dict[str, dict[str, Any]]) -> bool:
         if not self.keep_best or self.best_split not in results:
             return False
         psnr = float(results[self.best_split]["psnr"])
@@ -96,7 +112,4 @@ class CheckpointPolicy:
         _place(self.state_path(epoch), self.folder / "best_state.pt")
         self.index["best"] = {"epoch": epoch, "psnr": psnr, "split": self.best_split,
                               "protocol": results[self.best_split].get("protocol")}
-        if epoch not in self.index["epochs"]:
-            self.index["epochs"] = sorted(set(self.index["epochs"]) | {epoch})
-        self._write_index()
         return True

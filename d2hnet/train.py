@@ -474,7 +474,7 @@ class Trainer:
                 if run.progress and self.rank == 0:
                     from tqdm.auto import tqdm
 
-                    bar = tqdm(total=steps_per_epoch, initial=step, desc=f"phase {self.phase} epoch {epoch + 1}/{pc['epochs']}",
+                    bar = tqdm(total=steps_per_epoch, initial=step, desc=f"phase {self.phase} epoch {epoch + 1}/{pc.epochs}",
                                unit="step", leave=True)
                 for batch in loader:
                     loss = self._loss(model, train_net, batch)

@@ -293,6 +293,33 @@ def test_checkpoint_history_best_console_line_and_image_grid(tuples, tmp_path, c
         assert im.size[0] > 500 and im.size[1] > 300
 
 
+def test_keep_last_zero_still_keeps_the_best(tmp_path):
+    """keep_last = 0, keep_every = 0: only the best epoch stays in history (it was deleted before its validation
+    could make it the best), and a former best goes once beaten."""
+    import os
+
+    from d2hnet.ckpt_policy import CheckpointPolicy
+
+    pol = CheckpointPolicy(tmp_path, keep_last=0, keep_every=0)
+    for epoch, psnr in [(1, 30.0), (2, 29.0), (3, 31.0)]:
+        for name, tag in (("state.pt", b"s"), ("model.pt", b"m")):  # a new file each epoch, as torch saves do
+            (tmp_path / ".new").write_bytes(tag + bytes([epoch]))
+            os.replace(tmp_path / ".new", tmp_path / name)
+        pol.after_epoch(epoch, tmp_path / "state.pt", tmp_path / "model.pt")
+        assert pol.after_validation(epoch, {"all": {"psnr": psnr}}) == (epoch != 2)
+        assert pol.index["epochs"] == [1 if epoch < 3 else 3]
+    assert pol.index["best"]["epoch"] == 3 and (tmp_path / "best.pt").read_bytes() == b"m\x03"
+    assert sorted(p.name for p in pol.hist.glob("*_e*.pt")) == ["model_e0003.pt", "state_e0003.pt"]
+
+
+def test_training_with_progress_bars(tuples, tmp_path, capsys):
+    """The default run.progress = true shows a bar per epoch (the bar's label once indexed the phase config as a
+    dict and failed at the first epoch)."""
+    cfg = tiny_config(tmp_path / "run", tuples, run={"progress": True}, phase1={"epochs": 1})
+    train(cfg, phases=(1,))
+    assert "phase 1 epoch 1/1" in capsys.readouterr().err
+
+
 def test_validate_and_restore_agree_on_the_same_image(tuples, tmp_path):
     from d2hnet.data.dataset import ValDataset, make_val
     from d2hnet.infer import restore
