@@ -151,18 +151,24 @@ def _robust_fit(cols: list, var: np.ndarray, nu: int, offset: np.ndarray | float
     keep = np.ones(var.size, bool)
     pred = np.maximum(var, 1e-9)
     q = stats.chi2.ppf(0.999, nu) / nu
+    used = A.shape[1]  # the columns of the model fitted: all, or all but the dropped motion term
     for _ in range(4):
         w = 1.0 / pred[keep]
         coef = np.linalg.lstsq(A[keep] * w[:, None], y[keep] * w, rcond=None)[0]
+        used = A.shape[1]
         if coef[-1] < 0:
-            coef = np.append(np.linalg.lstsq(A[keep][:, :-1] * w[:, None], y[keep] * w, rcond=None)[0], 0.0)
+            used -= 1
+            coef = np.append(np.linalg.lstsq(A[keep][:, :used] * w[:, None], y[keep] * w, rcond=None)[0], 0.0)
         pred = np.maximum(offset + A @ coef, 1e-9)
         keep = var <= pred * q
+    # standard errors of the model that was fitted (a dropped motion term has none: 0)
     w = 1.0 / pred[keep]
-    Aw = A[keep] * w[:, None]
+    Aw = A[keep][:, :used] * w[:, None]
     res = (y[keep] - A[keep] @ coef) * w
-    cov = np.linalg.pinv(Aw.T @ Aw) * float(res @ res) / max(keep.sum() - A.shape[1], 1)
-    return coef, np.sqrt(np.maximum(np.diag(cov), 0.0)), keep
+    cov = np.linalg.pinv(Aw.T @ Aw) * float(res @ res) / max(keep.sum() - used, 1)
+    err = np.zeros(A.shape[1])
+    err[:used] = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return coef, err, keep
 
 
 def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[float] | np.ndarray, white: float, *,

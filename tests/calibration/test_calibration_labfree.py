@@ -222,3 +222,20 @@ def test_lab_free_estimators_name_bad_frames(frame, match):
         burst_estimate([frame, frame], "RGGB", [64] * 4, 1023)
     with pytest.raises(CalibrationError, match="differ in shape"):
         burst_estimate([np.zeros((32, 32), np.uint16), np.zeros((32, 48), np.uint16)], "RGGB", [64] * 4, 1023)
+
+
+def test_dropped_motion_term_leaves_the_standard_errors_of_the_model_fitted():
+    """A negative motion coefficient is dropped: K's standard error is then that of the fit without the motion
+    column (it came from the three-column design the fit no longer used), and the motion term's error is 0."""
+    from calibration.labfree import _robust_fit
+
+    rng = np.random.default_rng(4)
+    mu = rng.uniform(10, 800, 2000)
+    g = rng.uniform(0, 200, 2000)
+    var = (0.8 * mu + 4.0 - 0.5 * g.clip(0, 0.5 * (0.8 * mu + 4.0))) * rng.gamma(100, 1 / 100, 2000)
+    coef3, err3, keep3 = _robust_fit([mu, np.ones_like(mu), g], var, 200)
+    coef2, err2, keep2 = _robust_fit([mu, np.ones_like(mu)], var, 200)
+    assert coef3[2] == 0.0 and err3[2] == 0.0
+    np.testing.assert_array_equal(keep3, keep2)
+    np.testing.assert_allclose(coef3[:2], coef2, rtol=1e-12)
+    np.testing.assert_allclose(err3[:2], err2, rtol=1e-12)
