@@ -89,10 +89,6 @@ def _run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
         raise CalibrationError(f"--raw-dir {raw_dir}: {folder_problem(raw_dir, 'session')}")
     out = check_output_file(Path(a.output) if a.output else raw_dir / "profile.json", flag="-o/--output")
     rep = None if a.no_report else check_output_dir(Path(a.report) if a.report else raw_dir / "report", flag="--report")
-    if a.photos and folder_problem(a.photos):
-        raise CalibrationError(f"--photos {a.photos}: {folder_problem(a.photos, 'photo')}")
-    if a.cache_dir and folder_problem(a.cache_dir):
-        raise CalibrationError(f"--cache-dir {a.cache_dir}: {folder_problem(a.cache_dir)}")
     with warnings.catch_warnings(record=True) as ws:
         warnings.simplefilter("always")
         res = calibrate(raw_dir, jobs=a.jobs, iso_from_name=a.iso_from_name, name=a.name,

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isp_sim.cli_support import folder_problem
 from isp_sim.params import dng_noise_profile, tukey_lambda_std
 from isp_sim.profile import NoiseProfile, profile_dict
 
@@ -124,6 +125,10 @@ def calibrate(raw_dir: str | os.PathLike, *, jobs: int = 1, iso_from_name: str |
         progress = sys.stderr.isatty()
     jobs = max(1, int(jobs))
     root = Path(raw_dir)
+    for arg, value, what in (("photos", photos, "photo"), ("cache_dir", cache_dir, "cache")):
+        why = folder_problem(value, what) if value is not None else None
+        if why:
+            raise CalibrationError(f"{arg} {value}: {why}")
     cache = FrameCache(cache_dir)
     try:
         return _calibrate(root, cache, jobs=jobs, iso_from_name=iso_from_name, name=name,

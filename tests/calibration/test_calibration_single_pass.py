@@ -252,3 +252,13 @@ def test_flat_tiles_and_summary_equal_numpy():
     assert _summary(fr2)[3] != digest  # one bit changes the digest
     fr2.data = np.full_like(a, 77)
     assert _summary(fr2)[4] == 77.0
+
+
+def test_bad_photos_or_cache_folder_is_named_before_any_work(session, tmp_path):
+    from calibration.errors import CalibrationError
+
+    with pytest.raises(CalibrationError, match=r"photos .*nope: no such photo folder"):
+        calibrate(session, progress=False, photos=tmp_path / "nope")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(CalibrationError, match=r"cache_dir .*f\.txt: is a file; give a cache folder"):
+        calibrate(session, progress=False, cache_dir=tmp_path / "f.txt")
