@@ -103,7 +103,7 @@ def _per_image(values, n: int, width: int, name: str, device) -> torch.Tensor:
 def _wb_rows(wb, n: int, device) -> torch.Tensor:
     a = np.asarray(wb, dtype=np.float64)
     rows = [check_wb(r) for r in (a if a.ndim == 2 else [a])]
-    return _per_image(np.stack(rows), n, 3, "wb", device)
+    return _per_image(np.stack(rows) if a.ndim == 2 else rows[0], n, 3, "wb", device)  # one row: every image
 
 
 def _levels(black_level, white_level, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,8 +113,11 @@ def _levels(black_level, white_level, n: int, device) -> tuple[torch.Tensor, tor
         b = np.full(4, float(b))
     black = _per_image(b, n, 4, "black_level", device)
     w = np.asarray(white_level, dtype=np.float64)
+    if w.ndim > 1 or (w.ndim == 1 and w.shape != (n,)):
+        raise InputError(f"white_level must be a number or {n} numbers (one per image), got shape {w.shape}")
     white = torch.as_tensor(np.broadcast_to(w, (n,)).copy(), dtype=torch.float64, device=device)
-    if not bool(torch.isfinite(black).all()) or bool((black >= white[:, None]).any()):
+    if (not bool(torch.isfinite(black).all()) or not bool(torch.isfinite(white).all())
+            or bool((black >= white[:, None]).any())):
         raise InputError(f"white_level ({white_level!r}) must be finite and above every black level")
     return black, white[:, None] - black
 
@@ -261,9 +264,6 @@ def _menon(x: torch.Tensor, pattern: str, refining_step: bool = True) -> torch.T
     def along(t):
         return torch.where(hm, s(t, 0, -1), s(t, -1, 0)), torch.where(hm, s(t, 0, 1), s(t, 1, 0))
 
-    own = torch.where(red, R, B)     # at an R/B site: the site's own colour plane
-    other = torch.where(red, B, R)
-    xa, xb = along(x)
     Ra, Rb = along(R)
     Ba, Bb = along(B)
     a_c, b_c = torch.where(red, Ra, Ba), torch.where(red, Rb, Bb)  # own colour at the green neighbours
@@ -271,8 +271,8 @@ def _menon(x: torch.Tensor, pattern: str, refining_step: bool = True) -> torch.T
     o_val = x + 0.5 * ((a_o - a_c) + (b_o - b_c))  # the other of R/B at the site
     R = torch.where(blue, o_val, R)
     B = torch.where(red, o_val, B)
-    del own, other
     if refining_step:
+        xa, xb = along(x)
         third = 1.0 / 3.0
         g3 = x - third * (((a_c - xa) + (x - g1)) + (b_c - xb))
         G = torch.where(green, x, g3)

@@ -158,8 +158,23 @@ def test_same_generator_same_output_and_parameters_per_image():
     assert rn.params.iso == a.params[0].iso and rn.image.shape == (32, 40, 3)
 
 
+def test_one_white_balance_row_serves_a_whole_batch():
+    """wb as one row applies to every image of the batch (it was refused for N > 1 as shape (1, 3))."""
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    wb = (2.0, 1.0, 1.7)
+    both = ist.unprocess(x, wb=wb)
+    for k in range(3):
+        torch.testing.assert_close(both[k:k + 1], ist.unprocess(x[k:k + 1], wb=wb), rtol=0, atol=0)
+    torch.testing.assert_close(ist.process(both, wb=wb), ist.process(both, wb=[wb] * 3), rtol=0, atol=0)
+
+
 def test_bad_input_gives_the_numba_api_errors():
     prof = "mi_note10"
+    x2 = torch.rand(2, 3, 8, 8)
+    with pytest.raises(InputError, match="must be finite and above every black level"):
+        ist.unprocess(x2, white_level=float("inf"))
+    with pytest.raises(InputError, match=r"white_level must be a number or 2 numbers"):
+        ist.unprocess(x2, white_level=[1.0, 1.0, 1.0])
     with pytest.raises(InputError, match=r"shape \(N, 3, H, W\)"):
         ist.degrade(torch.rand(3, 8, 8), prof)
     with pytest.raises(InputTypeError, match="dtype"):
