@@ -469,7 +469,9 @@ def load_profile(name_or_path: str | os.PathLike | NoiseProfile) -> NoiseProfile
         raise InputTypeError(f"profile must be a bundled name or a path, got {type(name_or_path).__name__}")
     s = os.fspath(name_or_path)
     p = Path(s)
-    if p.suffix.lower() == ".json" or os.sep in s or p.exists():
+    # a path: by its form, or an existing file; or an existing folder that is not a bundled name (named as a
+    # folder in the error; a session folder named after its phone must not hide the bundled profile)
+    if p.suffix.lower() == ".json" or os.sep in s or p.is_file() or (p.exists() and s not in bundled_profiles()):
         if not p.is_file():
             from .cli_support import file_problem
 

@@ -231,3 +231,16 @@ def test_seed_sequence_seed_is_not_consumed():
     a = degrade(img, "mi_note10", seed=ss)
     b = degrade(img, "mi_note10", seed=ss)
     assert np.array_equal(a.raw, b.raw)
+
+
+def test_a_folder_named_like_a_bundled_profile_does_not_hide_it(tmp_path, monkeypatch):
+    """A calibration session folder named after its phone, in the current directory: the bundled name still
+    loads; a folder of another name is refused as a folder."""
+    from isp_sim.errors import ProfileError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mi_note10").mkdir()
+    (tmp_path / "my_phone").mkdir()
+    assert load_profile("mi_note10").name == "mi_note10"
+    with pytest.raises(ProfileError, match="my_phone: is a folder"):
+        load_profile("my_phone")
