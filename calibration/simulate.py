@@ -173,6 +173,13 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
         raise CalibrationError(f"size must be even and at least 16x16, got {size!r}")
     if n_dark < 0 or n_flat_pairs < 0:
         raise CalibrationError(f"n_dark and n_flat_pairs must be >= 0, got {n_dark}, {n_flat_pairs}")
+    if n_scenes < 0 or burst < 1:
+        raise CalibrationError(f"n_scenes must be >= 0 and burst >= 1, got {n_scenes}, {burst}")
+    if not (math.isfinite(jitter) and jitter >= 0):
+        raise CalibrationError(f"jitter must be a finite std in pixels >= 0, got {jitter!r}")
+    if not (math.isfinite(scene_level) and scene_level > 0):
+        raise CalibrationError(f"scene_level must be a finite fraction of the range above black > 0 (above 1 "
+                               f"clips the brightest parts), got {scene_level!r}")
     lo, hi = prof.iso_range
     if isos is None:
         n = min(6, len(prof.points))
@@ -200,8 +207,6 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
     ddir = out / "dark" if layout == "split" else out
     fdir = out / "flat" if layout == "split" else out
     pdir = out / "photos" if layout == "split" else out
-    if n_scenes < 0 or burst < 1:
-        raise CalibrationError(f"n_scenes must be >= 0 and burst >= 1, got {n_scenes}, {burst}")
     if n_scenes:
         from isp_sim.scenes import dead_leaves, natural_palette
         from isp_sim.cfa import rgb_map

@@ -239,3 +239,16 @@ def test_dropped_motion_term_leaves_the_standard_errors_of_the_model_fitted():
     np.testing.assert_array_equal(keep3, keep2)
     np.testing.assert_allclose(coef3[:2], coef2, rtol=1e-12)
     np.testing.assert_allclose(err3[:2], err2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw, match", [({"n_scenes": -1}, "n_scenes must be"), ({"burst": 0}, "burst >= 1"),
+                                       ({"jitter": float("nan")}, "jitter must be"),
+                                       ({"jitter": -0.1}, "jitter must be"),
+                                       ({"scene_level": float("nan")}, "scene_level must be")])
+def test_bad_scene_session_arguments_are_refused_before_anything_is_written(tmp_path, kw, match):
+    from calibration.errors import CalibrationError
+
+    out = tmp_path / "s"
+    with pytest.raises(CalibrationError, match=match):
+        simulate_capture("mi_note10", out, isos=[800], n_dark=1, n_flat_pairs=1, size=(32, 32), **kw)
+    assert not out.exists()
