@@ -219,6 +219,9 @@ def emva1288(descriptor: str | os.PathLike, *, saturation: str = "max") -> EmvaR
     ``"reference"`` reproduces the emva1288 package's backward search, which on a noisy real plateau can pick a
     later step (the CMOS reference set: 19384 vs 18689 photons).
     """
+    if saturation not in ("max", "reference"):  # before any image is read
+        raise CalibrationError(f"saturation={saturation!r}: expected 'max' (the standard's maximum of the variance) "
+                               "or 'reference' (the emva1288 package's backward search)")
     d = parse_descriptor(descriptor)
     shape = (d["height"], d["width"]) if d["width"] else None
     notes = []
@@ -259,13 +262,7 @@ def emva1288(descriptor: str | os.PathLike, *, saturation: str = "max") -> EmvaR
         steps.append((exp, photons, uy, s2y, dk[0], dk[1]))
     steps.sort(key=lambda s: (s[1], s[0]))
     texp, up, uy, s2y, uyd, s2yd = (np.array(v, dtype=np.float64) for v in zip(*steps))
-    if saturation == "max":
-        isat = int(np.argmax(s2y))
-    elif saturation == "reference":
-        isat = _reference_saturation(s2y)
-    else:
-        raise CalibrationError(f"saturation={saturation!r}: expected 'max' (the standard's maximum of the variance) "
-                               "or 'reference' (the emva1288 package's backward search)")
+    isat = int(np.argmax(s2y)) if saturation == "max" else _reference_saturation(s2y)
     Y = uy - uyd
     notes += _outlier_notes(up, Y, texp, isat, math.sqrt(max(float(np.median(s2yd)), 0.24)))
     # fit ranges as contiguous index ranges (the reference implementation's definition)

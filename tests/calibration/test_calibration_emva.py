@@ -115,3 +115,5 @@ def test_saturation_modes(tmp_path):
     assert _reference_saturation(s2) == 7
     with pytest.raises(CalibrationError, match="saturation="):
         emva1288(simulate_emva(tmp_path, shape=(16, 16), steps=8), saturation="top")
+    with pytest.raises(CalibrationError, match="saturation="):  # said before any descriptor or image is read
+        emva1288(tmp_path / "no_such_descriptor.txt", saturation="top")
