@@ -112,6 +112,30 @@ def _raw_frame(frame, what: str) -> np.ndarray:
     return a
 
 
+def _levels(black, white, bias=None) -> tuple[np.ndarray, np.ndarray, float]:
+    """(black (4,), the offset black + bias (4,), white) checked: finite, one or four values each, white above
+    every black level; else a :class:`CalibrationError` naming the problem."""
+    def four(v, name):
+        a = np.asarray(v, np.float64)
+        a = np.full(4, float(a)) if a.ndim == 0 else a
+        if a.shape != (4,) or not np.all(np.isfinite(a)):
+            raise CalibrationError(f"{name} must be a finite number or 4 numbers (R, Gr, Gb, B), got {v!r}")
+        return a
+
+    b = four(black, "black")
+    off = b + (np.zeros(4) if bias is None else four(bias, "bias"))
+    w = float(white)
+    if not np.isfinite(w) or w <= b.max():
+        raise CalibrationError(f"white ({white!r}) must be finite and above every black level {b.tolist()}")
+    return b, off, w
+
+
+def _check_tile(t, name: str) -> int:
+    if int(t) != t or t < 2:
+        raise CalibrationError(f"{name} must be an integer >= 2 (pixels of one CFA plane), got {t!r}")
+    return int(t)
+
+
 def _binned_points(mu: np.ndarray, var: np.ndarray, hi: float, min_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The report's photon-transfer points: per signal bin (:func:`_bins` from the lowest signal to ``hi``) with
     at least ``min_count`` tiles, the mean signal and the mean variance."""
@@ -178,10 +202,11 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
 
     ``K`` from ``tile``-pixel tiles (large tiles: the slope is steady); the dark variance from ``tile_dark``-pixel
     tiles with ``K`` fixed (small tiles reach the darkest parts of a scene, where the intercept is decided)."""
+    frames = list(frames)
     if len(frames) < 2:
         raise CalibrationError("a burst needs at least two frames")
-    black = np.asarray(black, np.float64)
-    off = black + (np.zeros(4) if bias is None else np.asarray(bias, np.float64))
+    black, off, white = _levels(black, white, bias)
+    tile, tile_dark = _check_tile(tile, "tile"), _check_tile(tile_dark, "tile_dark")
     usable = SATURATION_FRACTION * (white - float(black.max()))
     arrs = [_raw_frame(f, f"burst frame {k}") for k, f in enumerate(frames)]
     if len({a.shape for a in arrs}) > 1:
@@ -300,12 +325,15 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
                     bias: Sequence[float] | np.ndarray | None = None, tile: int = 8, max_fraction: float = SATURATION_FRACTION,
                     smooth_quantile: float = 0.8, files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
     """``K`` and the dark variance per channel from one frame of any scene (module docstring)."""
-    black = np.asarray(black, np.float64)
-    off = black + (np.zeros(4) if bias is None else np.asarray(bias, np.float64))
-    top = max_fraction * (white - float(black.max()))
-    thr, shape, scale = _single_reference(int(tile), float(smooth_quantile))
-    Ks, cs, Kerr, cerr, ntiles, nrej, pts, clean = [], [], [], [], [], [], [], []
     x = _raw_frame(frame, "single frame")
+    black, off, white = _levels(black, white, bias)
+    tile = _check_tile(tile, "tile")
+    if not (0 < smooth_quantile < 1) or not (0 < max_fraction <= 1):
+        raise CalibrationError(f"smooth_quantile must be in (0, 1) and max_fraction in (0, 1], got "
+                               f"{smooth_quantile!r}, {max_fraction!r}")
+    top = max_fraction * (white - float(black.max()))
+    thr, shape, scale = _single_reference(tile, float(smooth_quantile))
+    Ks, cs, Kerr, cerr, ntiles, nrej, pts, clean = [], [], [], [], [], [], [], []
     for c, (i, j) in enumerate(channel_sites(pattern)):
         p = x[i::2, j::2].astype(np.float64)
         mu, vf, vc = _single_tiles(p, tile)
@@ -341,12 +369,20 @@ def tag_estimate(noise_profile: Sequence[Sequence[float]], black: Sequence[float
                  files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
     """``K`` and the dark variance from a DNG NoiseProfile: one ``(S, O)`` pair for all planes or one per R, G, B
     plane (Gr and Gb share G's)."""
-    pairs = [tuple(map(float, p)) for p in noise_profile]
+    try:
+        pairs = [tuple(map(float, p)) for p in noise_profile]
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"NoiseProfile must be a list of (S, O) number pairs, got {noise_profile!r}") from exc
     if len(pairs) == 1:
         pairs = pairs * 3
     if len(pairs) != 3:
         raise CalibrationError(f"NoiseProfile with {len(pairs)} pairs: expected 1 or 3 (R, G, B)")
-    rng = white - np.asarray(black, np.float64)
+    for s_, *o in pairs:
+        if len(o) != 1 or not (np.isfinite(s_) and s_ > 0 and np.isfinite(o[0]) and o[0] >= 0):
+            raise CalibrationError(f"NoiseProfile pairs must be (S, O) with S > 0 and O >= 0 (DNG 1.4), got "
+                                   f"{list(noise_profile)!r}")
+    black, _, white = _levels(black, white)
+    rng = white - black
     per = [pairs[0], pairs[1], pairs[1], pairs[2]]
     S = np.array([s for s, _ in per])
     O = np.array([o for _, o in per])

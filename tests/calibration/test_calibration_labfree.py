@@ -252,3 +252,24 @@ def test_bad_scene_session_arguments_are_refused_before_anything_is_written(tmp_
     with pytest.raises(CalibrationError, match=match):
         simulate_capture("mi_note10", out, isos=[800], n_dark=1, n_flat_pairs=1, size=(32, 32), **kw)
     assert not out.exists()
+
+
+def test_bad_levels_tiles_and_tags_are_named():
+    from calibration.errors import CalibrationError
+    from calibration.labfree import single_estimate
+
+    fr = np.full((64, 64), 100, np.uint16)
+    for kw, match in [({"black": [64, 64, 64]}, "black must be"), ({"black": float("nan")}, "black must be"),
+                      ({"white": float("nan")}, "white"), ({"white": 10}, "above every black level"),
+                      ({"bias": [0, 0]}, "bias must be"), ({"tile": 0}, "tile must be an integer >= 2"),
+                      ({"smooth_quantile": 2}, "smooth_quantile")]:
+        args = {"black": 64, "white": 1023, **kw}
+        with pytest.raises(CalibrationError, match=match):
+            single_estimate(fr, "RGGB", args.pop("black"), args.pop("white"), **args)
+    with pytest.raises(CalibrationError, match="tile_dark must be"):
+        burst_estimate(iter([fr, fr]), "RGGB", 64, 1023, tile_dark=1)  # a generator of frames is fine
+    for tag in ([(float("nan"), 1e-6)], [(-1e-4, 1e-6)], [(1e-4,)], [(1e-4, -1.0)]):
+        with pytest.raises(CalibrationError, match=r"S > 0 and O >= 0"):
+            tag_estimate(tag, 64, 1023)
+    with pytest.raises(CalibrationError, match="list of \\(S, O\\) number pairs"):
+        tag_estimate([1e-4, 1e-6], 64, 1023)
