@@ -58,8 +58,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
 import isp_sim
+from isp_sim.cli_support import file_problem
 
-from .checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint, torch_load_weights
 from .ckpt_policy import CheckpointPolicy
 from .dist import barrier, init_from_env, mean_over_ranks
 from .train_log import TrainLog
@@ -198,9 +199,9 @@ class Trainer:
         self.state_path = self.dir / "state.pt"
         self.resume_from = Path(resume_from) if resume_from is not None else None
         if self.resume_from is not None:
-            if not self.resume_from.is_file():
-                raise ConfigError(f"--resume-from {self.resume_from}: no such state file (kept states are in "
-                                  f"{self.dir / 'history'})")
+            why = file_problem(self.resume_from, "state")
+            if why:
+                raise ConfigError(f"--resume-from {self.resume_from}: {why} (kept states are in {self.dir / 'history'})")
             resume = True
         if self.state_path.exists() and not resume:
             raise ConfigError(f"{self.state_path} exists: this run folder already holds a phase-{phase} run; "
@@ -370,10 +371,7 @@ class Trainer:
 
     def _load_state(self) -> dict[str, Any]:
         path = self.resume_from or self.state_path
-        try:
-            st = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise CheckpointError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+        st = torch_load_weights(Path(path))
         if not isinstance(st, dict) or st.get("format") != STATE_FORMAT or st.get("version") != 1:
             raise CheckpointError(f"{path}: not a d2hnet training state of version 1")
         if st["phase"] != self.phase:

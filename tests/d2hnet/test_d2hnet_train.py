@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from d2hnet.cli import main  # noqa: E402
 from d2hnet.config import ConfigError, load_config, validate_config  # noqa: E402
 from d2hnet.data.dataset import TrainDataset  # noqa: E402
+from d2hnet.errors import CheckpointError  # noqa: E402
 from d2hnet.metrics import psnr, ssim  # noqa: E402
 from d2hnet.train import EpochSampler, Trainer, train  # noqa: E402
 from isp_sim.errors import IspSimError, ProfileError  # noqa: E402
@@ -146,6 +147,12 @@ def test_errors_before_training_starts(tuples, tmp_path):
         train(tiny_config(tmp_path / "r4", tuples), phases=(2,))
     with pytest.raises(IspSimError, match="iso_ratio"):
         train(tiny_config(tmp_path / "r5", tuples, noise={"iso_ratio": 20.0}))
+    with pytest.raises(ConfigError, match="--resume-from .*: is a folder; give a state file"):
+        train(tiny_config(tmp_path / "r6", tuples), phases=(1,), resume_from=tmp_path)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="junk.pt: cannot be loaded as a PyTorch weights file"):
+        train(tiny_config(tmp_path / "r7", tuples), phases=(1,), resume_from=junk)
     for r in ("r1", "r2", "r3", "r4", "r5"):  # nothing was written: every check ran before training
         assert not (tmp_path / r / "phase1").exists()
     rc = main(["train", "--config", str(tmp_path / "missing.toml")])
