@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isp_sim.imageio import read_image_raw
+from isp_sim.imageio import read_image_raw, to_float
 
 from ..errors import InputError
 
@@ -31,13 +31,9 @@ __all__ = ["DecodedCache", "crop_to_float"]
 
 
 def crop_to_float(arr: np.ndarray, y: int, x: int, h: int, w: int) -> np.ndarray:
-    """``arr[y:y+h, x:x+w]`` as float32 in [0, 1], with the scaling of :func:`isp_sim.imageio.to_float`."""
-    c = np.asarray(arr[y:y + h, x:x + w])
-    if c.dtype == np.uint8:
-        return c.astype(np.float32) / np.float32(255.0)
-    if c.dtype == np.uint16:
-        return c.astype(np.float32) / np.float32(65535.0)
-    return c.astype(np.float32, copy=False)
+    """``arr[y:y+h, x:x+w]`` as float32 in [0, 1] (:func:`isp_sim.imageio.to_float` of the crop, so only the crop is
+    read from a memory map)."""
+    return to_float(np.asarray(arr[y:y + h, x:x + w]))
 
 
 class DecodedCache:
