@@ -47,6 +47,8 @@ from isp_sim.errors import IspSimError
 
 from .data.augment import IA_GAMMAS
 from .data.layout import LAYOUTS, LONG_SUFFIXES
+from .data.noise import RECIPES
+from .metrics import PROTOCOLS
 from .models.pair import DEFAULT_CONFIG
 
 __all__ = ["ConfigError", "DEFAULTS", "load_config", "validate_config", "read_config_file"]
@@ -191,7 +193,7 @@ def validate_config(raw: object, base_dir: str | os.PathLike = ".", *, check_pat
     _choice("run.amp", r["amp"], ("auto", "off", "bf16", "fp16"))
     for k in ("deterministic", "progress", "tensorboard", "keep_best"):
         _bool(f"run.{k}", r[k])
-    _choice("run.val_protocol", r["val_protocol"], ("standard", "paper"))
+    _choice("run.val_protocol", r["val_protocol"], PROTOCOLS)
     for k in ("num_workers", "log_every", "ckpt_every", "val_every", "keep_last", "keep_every", "val_images"):
         _num(f"run.{k}", r[k], 0 if k != "log_every" else 1, integer=True)
 
@@ -212,7 +214,7 @@ def validate_config(raw: object, base_dir: str | os.PathLike = ".", *, check_pat
 
     n = cfg["noise"]
     _str("noise.profile", n["profile"])
-    _choice("noise.recipe", n["recipe"], ("paper", "release"))
+    _choice("noise.recipe", n["recipe"], RECIPES)
     _choice("noise.engine", n["engine"], ("numba", "torch"))
     n["iso_ratio"] = float(_num("noise.iso_ratio", n["iso_ratio"], 1.0))
     for k in ("long_iso", "short_iso"):

@@ -256,8 +256,6 @@ def make_val(src_dir: str | os.PathLike, out_dir: str | os.PathLike, profile: is
     2560 x 1440 or 5120 x 2880 (16:9, bilinear, as the release's ``cv2.resize`` of its ground truth), then
     degraded. No IA, CA or CutNoise: noise only. Returns the manifest path.
     """
-    import isp_sim
-
     from .noise import check_iso_setup
 
     prof = isp_sim.load_profile(profile)
