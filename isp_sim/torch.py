@@ -398,12 +398,19 @@ def add_noise(raw_clean: torch.Tensor, params: NoiseParams | Sequence[NoiseParam
     ones, each with its own :class:`~isp_sim.NoiseParams` (one for all, or one per image). Model of
     :func:`isp_sim.add_noise`; the draws come from ``generator``."""
     raw = _check_mosaic(raw_clean, "raw_clean")
-    n, h, w = raw.shape
+    n = raw.shape[0]
     plist = [params] * n if isinstance(params, NoiseParams) else list(params)
     if len(plist) != n or not all(isinstance(p, NoiseParams) for p in plist):
         raise InputTypeError(f"params must be NoiseParams or a list of {n} of them")
+    return _add_noise(raw, plist, pattern, generator)
+
+
+def _add_noise(raw: torch.Tensor, plist: list, pattern: str, generator) -> torch.Tensor:
+    """:func:`add_noise` of a checked mosaic batch with one NoiseParams per image (:func:`degrade` calls it on the
+    mosaic it has just built, without a second finiteness pass)."""
+    n, h, w = raw.shape
     if len({p.read_law for p in plist}) > 1:
-        return torch.cat([add_noise(raw[i:i + 1], plist[i], pattern, generator=generator) for i in range(n)])
+        return torch.cat([_add_noise(raw[i:i + 1], plist[i:i + 1], pattern, generator) for i in range(n)])
     _, cm = _maps(pattern, h, w, raw.device)
     dev, f64 = raw.device, torch.float64
     black = _param_maps(plist, cm, "black_level", dev)
@@ -529,7 +536,7 @@ def degrade(img: torch.Tensor, profile: NoiseProfile | str | os.PathLike, *,
         white = torch.as_tensor([float(p.noise.white_level) for p in ps], dtype=torch.float64, device=x.device)
         scale = white[:, None] - black
         c = _unprocess(x.index_select(0, sel), pattern, g, st, black, scale)
-        r = add_noise(c, [p.noise for p in ps], pattern, generator=generator)
+        r = _add_noise(c, [p.noise for p in ps], pattern, generator)
         image[sel] = _process(r, pattern, g, st, black, scale)
         raw[sel], clean[sel] = r, c
     return TorchDegradeResult(image=image, raw=raw, raw_clean=clean, params=plist)
