@@ -37,7 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
-from isp_sim.cfa import channel_index_image, check_pattern
+from isp_sim.cfa import channel_index_image, check_pattern, mosaic
 from isp_sim.dng import write_dng
 from isp_sim.noise import add_noise
 from isp_sim.params import NoiseParams, tukey_lambda_std
@@ -118,19 +118,16 @@ def scene_frame(scene_lin: np.ndarray, params: NoiseParams, pattern: str = "RGGB
     ``pattern``, the scene's brightest value at ``level`` of the range above black, a fresh PRNU map
     ``1 + prnu * N(0, 1)``, :func:`isp_sim.noise.add_noise`, clipping. For single-frame estimator checks on
     scenes of one's choosing (:func:`simulate_capture` shoots whole sessions of dead-leaves scenes)."""
-    from isp_sim.cfa import rgb_map
-
     scene = np.asarray(scene_lin, dtype=np.float64)
     if scene.ndim != 3 or scene.shape[2] != 3 or not np.all(np.isfinite(scene)) or float(scene.max()) <= 0:
         raise CalibrationError(f"scene must be a finite (H, W, 3) linear RGB image with a positive maximum, "
                                f"got shape {scene.shape}")
     h, w = scene.shape[:2]
     cidx = channel_index_image((h, w), pattern)
-    site = rgb_map(pattern)[np.arange(h)[:, None] & 1, np.arange(w)[None, :] & 1]
-    mosaic = np.take_along_axis(scene, site[..., None], 2)[..., 0]
+    m = mosaic(scene, pattern)
     rng = np.random.default_rng(seed)
     black, white = params.black_level, params.white_level
-    clean = black[cidx] + level * (white - black.max()) * mosaic / mosaic.max() * (1 + prnu * rng.standard_normal((h, w)))
+    clean = black[cidx] + level * (white - black.max()) * m / m.max() * (1 + prnu * rng.standard_normal((h, w)))
     return np.clip(add_noise(clean.astype(np.float32), params, pattern, seed=seed), 0, white).astype(np.uint16)
 
 
@@ -209,15 +206,12 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
     pdir = out / "photos" if layout == "split" else out
     if n_scenes:
         from isp_sim.scenes import dead_leaves, natural_palette
-        from isp_sim.cfa import rgb_map
 
         srng = np.random.default_rng(np.random.SeedSequence([seed, 0x5CE]))
         pal = natural_palette(srng)
         side = max(h, w)
         scenes_lin = [dead_leaves(srng, side, palette=pal)[:h, :w].astype(np.float64) ** 2.2
                       for _ in range(n_scenes)]
-        pm = rgb_map(pattern)
-        site_plane = pm[np.arange(h)[:, None] & 1, np.arange(w)[None, :] & 1]
     seeds = np.random.SeedSequence(seed).spawn(len(isos) + 1)[1:]
     it = list(zip(isos, seeds))
     if progress:
@@ -266,8 +260,8 @@ def simulate_capture(profile: NoiseProfile | str | os.PathLike, out_dir: str | o
                     img = lin
                     if jitter > 0:
                         img = nd_shift(lin, (*jit.normal(0.0, jitter, 2), 0.0), order=1, mode="reflect")
-                    mosaic = np.take_along_axis(img, site_plane[..., None], axis=2)[..., 0]
-                    clean = (black_img + scene_level * rngw * vig * prnu_map * mosaic / max(float(lin.max()), 1e-6))
+                    clean = (black_img + scene_level * rngw * vig * prnu_map * mosaic(img, pattern)
+                             / max(float(lin.max()), 1e-6))
                     raw = add_noise(clean.astype(np.float32), params, pattern, seed=pseeds[s_i * burst + f_i])
                     raw = np.clip(raw.astype(np.int32) + dsnu_map, 0, white).astype(np.uint16)
                     path = pdir / f"scene_iso{_iso_tag(iso)}_S{s_i:02d}_{f_i:02d}.dng"
