@@ -35,87 +35,134 @@ __all__ = ["demosaicing_CFA_Bayer_Menon2007"]
 # are the signed copies used for index arithmetic that can go negative.
 
 
+@njit(cache=True, inline="always")
+def _sites(cmap, i, w):  # pragma: no cover - compiled
+    """Row ``i``'s R/B sites ``j = 2 k + j0``, ``0 <= k < n``: (j0, n, the row's R/B plane)."""
+    goff, nc = row_layout(cmap, np.int64(i))
+    j0 = 1 - goff
+    return j0, (w - j0 + 1) // 2, nc
+
+
+@njit(cache=True, inline="always")
+def _interior(j0, n, w, reach):  # pragma: no cover - compiled
+    """Sites ``k`` in ``[lo, hi)`` of a row whose neighbours ``j -+ reach`` lie inside ``[0, w)``: the loops run
+    there without mirroring (unit-stride in ``k``, so they vectorise) and mirror only the few border sites."""
+    lo = min((reach - j0 + 1) // 2, n)
+    hi = max(min((w - 1 - reach - j0) // 2 + 1, n), lo)
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _color_diffs(c, l1, r1, l2, r2, u1, d1, u2, d2):  # pragma: no cover - compiled
+    """x - G_H and x - G_V (float64) at an R/B site of value ``c`` from its row (``l``, ``r``) and column (``u``,
+    ``d``) neighbours at distances 1 and 2."""
+    # h0 = [0, 1/2, 0, 1/2, 0] plus h1 = [-1/4, 0, 1/2, 0, -1/4]
+    g_h = 0.5 * (np.float64(l1) + r1) + 0.25 * ((c - l2) + (c - r2))
+    g_v = 0.5 * (np.float64(u1) + d1) + 0.25 * ((c - u2) + (c - d2))
+    return c - g_h, c - g_v
+
+
 @njit(cache=True, parallel=True)
 def _directional_differences(x, cmap, ch, cv):  # pragma: no cover - compiled
     """Colour differences x - G_H and x - G_V at R/B sites (float64, compact)."""
     h, w = x.shape
-    one = np.uint64(1)
     for i in prange(h):
         si = np.int64(i)
-        iu = np.uint64(i)
-        im2 = umirror(si - 2, h)
-        im1 = umirror(si - 1, h)
-        ip1 = umirror(si + 1, h)
-        ip2 = umirror(si + 2, h)
-        goff, _ = row_layout(cmap, si)
-        for jj in range(1 - goff, w, 2):
-            j = np.uint64(jj)
-            jm2 = umirror(jj - 2, w)
-            jm1 = umirror(jj - 1, w)
-            jp1 = umirror(jj + 1, w)
-            jp2 = umirror(jj + 2, w)
-            c = np.float64(x[iu, j])
-            # h0 = [0, 1/2, 0, 1/2, 0] plus h1 = [-1/4, 0, 1/2, 0, -1/4]
-            g_h = 0.5 * (np.float64(x[iu, jm1]) + x[iu, jp1]) + 0.25 * ((c - x[iu, jm2]) + (c - x[iu, jp2]))
-            g_v = 0.5 * (np.float64(x[im1, j]) + x[ip1, j]) + 0.25 * ((c - x[im2, j]) + (c - x[ip2, j]))
-            ch[iu, j >> one] = c - g_h
-            cv[iu, j >> one] = c - g_v
+        xr, chr_, cvr = x[i], ch[i], cv[i]
+        xm2, xm1 = x[umirror(si - 2, h)], x[umirror(si - 1, h)]
+        xp1, xp2 = x[umirror(si + 1, h)], x[umirror(si + 2, h)]
+        j0, n, _ = _sites(cmap, i, w)
+        lo, hi = _interior(j0, n, w, 2)
+        one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+        for kk in range(lo, hi):
+            k = np.uint64(kk)
+            j = k * two + j0u
+            chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[j - one], xr[j + one], xr[j - two], xr[j + two],
+                                           xm1[j], xp1[j], xm2[j], xp2[j])
+        for k in _border(lo, hi, n):
+            j = 2 * k + j0
+            chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[umirror(j - 1, w)], xr[umirror(j + 1, w)],
+                                           xr[umirror(j - 2, w)], xr[umirror(j + 2, w)],
+                                           xm1[j], xp1[j], xm2[j], xp2[j])
+
+
+@njit(cache=True, inline="always")
+def _border(lo, hi, n):  # pragma: no cover - compiled
+    """The sites of a row outside its interior ``[lo, hi)``, in order."""
+    out = np.empty(lo + n - hi, np.int64)
+    for k in range(lo):
+        out[k] = k
+    for k in range(hi, n):
+        out[lo + k - hi] = k
+    return out
 
 
 @njit(cache=True, parallel=True)
 def _gradients(ch, cv, cmap, w, dh, dv):  # pragma: no cover - compiled
     """D_H = |C_H(i, j) - C_H(i, j + 2)|, D_V = |C_V(i, j) - C_V(i + 2, j)| (mirrored).
 
-    ``dh`` and ``dv`` are compact with a zero frame: site (i, j) lives at
-    ``[i + 2, (j >> 1) + 1]``; the caller zeroes them, so every slot without a
-    site (the frame, the last slot of short rows) stays 0.
+    ``dh`` and ``dv`` are compact with a zero frame: site (i, j) lives at ``[i + 2, (j >> 1) + 1]``; every slot
+    without a site (the frame, the last slot of short rows) is zeroed here.
     """
     h = ch.shape[0]
-    one = np.uint64(1)
-    two = np.uint64(2)
-    for i in prange(h):
-        si = np.int64(i)
-        iu = np.uint64(i)
-        ip2 = umirror(si + 2, h)
-        goff, _ = row_layout(cmap, si)
-        for jj in range(1 - goff, w, 2):
-            k = np.uint64(jj) >> one
-            dh[iu + two, k + one] = abs(ch[iu, k] - ch[iu, umirror(jj + 2, w) >> one])
-            dv[iu + two, k + one] = abs(cv[iu, k] - cv[ip2, k])
+    for i in prange(h + 4):
+        if i < 2 or i >= h + 2:
+            dh[i, :] = 0.0
+            dv[i, :] = 0.0
+        else:
+            _gradient_row(ch, cv, cmap, w, h, i, dh[i], dv[i])
+
+
+@njit(cache=True, inline="always")
+def _gradient_row(ch, cv, cmap, w, h, i, dhr, dvr):  # pragma: no cover - compiled
+    """Row ``i`` of the framed ``dh``, ``dv`` (image row ``i - 2``)."""
+    wc = dhr.shape[0]
+    r = i - 2
+    chr_, cvr, cv2 = ch[r], cv[r], cv[umirror(np.int64(r) + 2, h)]
+    j0, n, _ = _sites(cmap, r, w)
+    right = max(min((w - 3 - j0) // 2 + 1, n), 0)  # sites with j + 2 inside the row
+    dhr[0] = 0.0
+    dvr[0] = 0.0
+    for k in range(n):
+        dvr[k + 1] = abs(cvr[k] - cv2[k])
+    for k in range(right):
+        dhr[k + 1] = abs(chr_[k] - chr_[k + 1])
+    for k in range(right, n):
+        dhr[k + 1] = abs(chr_[k] - chr_[umirror(2 * k + j0 + 2, w) >> np.uint64(1)])
+    for k in range(n + 1, wc):
+        dhr[k] = 0.0
+        dvr[k] = 0.0
 
 
 @njit(cache=True, parallel=True)
 def _decide(x, cmap, ch, cv, dh, dv, g1, hmask):  # pragma: no cover - compiled
     """Classifier sums d_H, d_V (zero outside the image); keep G_H where d_V >= d_H, else G_V."""
     h, w = x.shape
-    one = np.uint64(1)
-    two = np.uint64(2)
     for i in prange(h):
-        iu = np.uint64(i)
-        goff, _ = row_layout(cmap, np.int64(i))
-        r = iu + two  # row i of the zero-framed dh/dv
-        for jj in range(1 - goff, w, 2):
-            j = np.uint64(jj)
-            k = j >> one
-            c0 = k + one  # column j
-            cm2 = k  # column j - 2
-            cm1 = (j + one) >> one  # column j - 1 (a site on rows i -+ 1)
-            cp1 = cm1 + one  # column j + 1
-            cp2 = k + two  # column j + 2
-            d_h = (
-                3.0 * (dh[r, c0] + dh[r, cm2])
-                + ((dh[r - two, c0] + dh[r + two, c0]) + (dh[r - two, cm2] + dh[r + two, cm2]))
-                + (dh[r - one, cm1] + dh[r + one, cm1])
-            )
-            d_v = (
-                3.0 * (dv[r, c0] + dv[r - two, c0])
-                + ((dv[r, cm2] + dv[r, cp2]) + (dv[r - two, cm2] + dv[r - two, cp2]))
-                + (dv[r - one, cm1] + dv[r - one, cp1])
-            )
+        j0, n, _ = _sites(cmap, i, w)
+        e = (j0 + 1) // 2  # column j - 1 (a site on rows i -+ 1) is compact slot k + e of the framed arrays
+        r = i + 2  # row i of the zero-framed dh/dv
+        dhm2, dhm1, dh0, dhp1, dhp2 = dh[r - 2], dh[r - 1], dh[r], dh[r + 1], dh[r + 2]
+        dvm2, dvm1, dv0 = dv[r - 2], dv[r - 1], dv[r]
+        xr, chr_, cvr, gr, hr = x[i], ch[i], cv[i], g1[i], hmask[i]
+        for k in range(n):
+            # framed slots: k + 1 is column j, k is j - 2, k + 2 is j + 2
+            d_h = (3.0 * (dh0[k + 1] + dh0[k]) + ((dhm2[k + 1] + dhp2[k + 1]) + (dhm2[k] + dhp2[k]))
+                   + (dhm1[k + e] + dhp1[k + e]))
+            d_v = (3.0 * (dv0[k + 1] + dvm2[k + 1]) + ((dv0[k] + dv0[k + 2]) + (dvm2[k] + dvm2[k + 2]))
+                   + (dvm1[k + e] + dvm1[k + e + 1]))
             # Selects, not branches: on noisy data the decision is a coin flip.
             keep_h = d_v >= d_h
-            hmask[iu, k] = np.uint8(keep_h)
-            g1[iu, k] = np.float32(np.float64(x[iu, j]) - (ch[iu, k] if keep_h else cv[iu, k]))
+            hr[k] = np.uint8(keep_h)
+            gr[k] = np.float32(np.float64(xr[2 * k + j0]) - (chr_[k] if keep_h else cvr[k]))
+
+
+@njit(cache=True, inline="always")
+def _rb_green(v, l, lg, r, rg, u, ug, d, dg):  # pragma: no cover - compiled
+    """R or B at a green site ``v``: along the row from ``l``, ``r`` and their greens, along the column from
+    ``u``, ``d`` (the colour difference's mean added to ``v``)."""
+    half = np.float32(0.5)
+    return v + half * ((l - lg) + (r - rg)), v + half * ((u - ug) + (d - dg))
 
 
 @njit(cache=True, parallel=True)
@@ -123,23 +170,50 @@ def _rb_at_green(x, cmap, g, out):  # pragma: no cover - compiled
     """At green sites: R and B = G + mean colour difference (R - G or B - G) of the two
     neighbours of that colour; ``g`` is the green at R/B sites (compact)."""
     h, w = x.shape
-    half = np.float32(0.5)
-    one = np.uint64(1)
     for i in prange(h):
         si = np.int64(i)
-        iu = np.uint64(i)
-        im1 = umirror(si - 1, h)
-        ip1 = umirror(si + 1, h)
-        goff, nc = row_layout(cmap, si)
+        im1, ip1 = umirror(si - 1, h), umirror(si + 1, h)
+        xr, xm1, xp1 = x[i], x[im1], x[ip1]
+        gr, gm1, gp1 = g[i], g[im1], g[ip1]
+        o = out[i]
+        j0, _, nc = _sites(cmap, i, w)
+        goff = 1 - j0
         oc = np.uint64(2) - nc
-        for jj in range(goff, w, 2):
-            j = np.uint64(jj)
-            v = x[iu, j]
-            jm1 = umirror(jj - 1, w)
-            jp1 = umirror(jj + 1, w)
-            out[iu, j, one] = v
-            out[iu, j, nc] = v + half * ((x[iu, jm1] - g[iu, jm1 >> one]) + (x[iu, jp1] - g[iu, jp1 >> one]))
-            out[iu, j, oc] = v + half * ((x[im1, j] - g[im1, j >> one]) + (x[ip1, j] - g[ip1, j >> one]))
+        ng = (w - goff + 1) // 2  # green sites j = 2 k + goff; R/B slot of column j - 1 is k - j0, of j + 1 is k + goff
+        lo, hi = _interior(goff, ng, w, 1)
+        one, two, j0u, goffu = np.uint64(1), np.uint64(2), np.uint64(j0), np.uint64(goff)
+        for kk in range(lo, hi):
+            k = np.uint64(kk)
+            j = k * two + goffu
+            v = xr[j]
+            o[j, 1] = v
+            o[j, nc], o[j, oc] = _rb_green(v, xr[j - one], gr[k - j0u], xr[j + one], gr[k + goffu],
+                                           xm1[j], gm1[k], xp1[j], gp1[k])
+        for k in _border(lo, hi, ng):
+            j = 2 * k + goff
+            v = xr[j]
+            jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+            o[j, 1] = v
+            o[j, nc], o[j, oc] = _rb_green(v, xr[jm1], gr[jm1 >> np.uint64(1)], xr[jp1], gr[jp1 >> np.uint64(1)],
+                                           xm1[j], gm1[k], xp1[j], gp1[k])
+
+
+@njit(cache=True, inline="always")
+def _rb_site(v, g1v, horizontal, ah, bh, ahc, bhc, aho, bho, av, bv, avc, bvc, avo, bvo, refine):
+    # pragma: no cover - compiled
+    """At an R/B site ``v``: the other of R/B and (with ``refine``) the refined green, from the two green
+    neighbours along the chosen direction (value, their same-plane colour ``c``, their other-plane colour ``o``)."""
+    half = np.float32(0.5)
+    third = np.float32(1.0 / 3.0)
+    a = ah if horizontal else av
+    b = bh if horizontal else bv
+    a_c = ahc if horizontal else avc
+    b_c = bhc if horizontal else bvc
+    a_o = aho if horizontal else avo
+    b_o = bho if horizontal else bvo
+    other = v + half * ((a_o - a_c) + (b_o - b_c))
+    green = v - third * (((a_c - a) + (v - g1v)) + (b_c - b)) if refine else g1v
+    return other, green
 
 
 @njit(cache=True, parallel=True)
@@ -147,37 +221,50 @@ def _rb_at_rb(x, cmap, g1, hmask, refine, out, g3):  # pragma: no cover - compil
     """At R/B sites: the other of R/B from the green-site values along the chosen direction;
     with ``refine`` also the refined green (stored in ``out`` and compact in ``g3``)."""
     h, w = x.shape
-    half = np.float32(0.5)
-    third = np.float32(1.0 / 3.0)
-    one = np.uint64(1)
     for i in prange(h):
         si = np.int64(i)
-        iu = np.uint64(i)
-        im1 = umirror(si - 1, h)
-        ip1 = umirror(si + 1, h)
-        goff, nc = row_layout(cmap, si)
+        im1, ip1 = umirror(si - 1, h), umirror(si + 1, h)
+        xr, xm1, xp1 = x[i], x[im1], x[ip1]
+        o, om1, op1 = out[i], out[im1], out[ip1]
+        g1r, hr, g3r = g1[i], hmask[i], g3[i]
+        j0, n, nc = _sites(cmap, i, w)
         oc = np.uint64(2) - nc
-        for jj in range(1 - goff, w, 2):
-            j = np.uint64(jj)
-            k = j >> one
-            horizontal = hmask[iu, k] != 0
-            ra = iu if horizontal else im1
-            rb = iu if horizontal else ip1
-            ja = umirror(jj - 1, w) if horizontal else j
-            jb = umirror(jj + 1, w) if horizontal else j
-            v = x[iu, j]
-            a = x[ra, ja]
-            b = x[rb, jb]
-            a_c = out[ra, ja, nc]
-            b_c = out[rb, jb, nc]
-            out[iu, j, nc] = v
-            out[iu, j, oc] = v + half * ((out[ra, ja, oc] - a_c) + (out[rb, jb, oc] - b_c))
+        lo, hi = _interior(j0, n, w, 1)
+        one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+        for kk in range(lo, hi):
+            k = np.uint64(kk)
+            j = k * two + j0u
+            v = xr[j]
+            o[j, oc], gv = _rb_site(v, g1r[k], hr[k] != 0,
+                                    xr[j - one], xr[j + one], o[j - one, nc], o[j + one, nc], o[j - one, oc], o[j + one, oc],
+                                    xm1[j], xp1[j], om1[j, nc], op1[j, nc], om1[j, oc], op1[j, oc], refine)
+            o[j, nc] = v
+            o[j, 1] = gv
             if refine:
-                gv = v - third * (((a_c - a) + (v - g1[iu, k])) + (b_c - b))
-                g3[iu, k] = gv
-                out[iu, j, one] = gv
-            else:
-                out[iu, j, one] = g1[iu, k]
+                g3r[k] = gv
+        for k in _border(lo, hi, n):
+            j = 2 * k + j0
+            jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+            v = xr[j]
+            o[j, oc], gv = _rb_site(v, g1r[k], hr[k] != 0,
+                                    xr[jm1], xr[jp1], o[jm1, nc], o[jp1, nc], o[jm1, oc], o[jp1, oc],
+                                    xm1[j], xp1[j], om1[j, nc], op1[j, nc], om1[j, oc], op1[j, oc], refine)
+            o[j, nc] = v
+            o[j, 1] = gv
+            if refine:
+                g3r[k] = gv
+
+
+@njit(cache=True, inline="always")
+def _refined_other(v, own, horizontal, ah_c, ah_o, bh_c, bh_o, av_c, av_o, bv_c, bv_o):  # pragma: no cover
+    """Refining step at an R/B site: ``v`` + the mean of (other - same-plane colour) over the site (``own`` is its
+    other-plane value) and its two green neighbours along the chosen direction."""
+    third = np.float32(1.0 / 3.0)
+    a_c = ah_c if horizontal else av_c
+    a_o = ah_o if horizontal else av_o
+    b_c = bh_c if horizontal else bv_c
+    b_o = bh_o if horizontal else bv_o
+    return v + third * (((a_o - a_c) + (own - v)) + (b_o - b_c))
 
 
 @njit(cache=True, parallel=True)
@@ -185,27 +272,26 @@ def _refine_rb_at_rb(x, cmap, hmask, out):  # pragma: no cover - compiled
     """Refining step at R/B sites: mean of R - B over the site and its two green neighbours
     along the chosen direction (green-site values already refined)."""
     h, w = x.shape
-    third = np.float32(1.0 / 3.0)
-    one = np.uint64(1)
     for i in prange(h):
         si = np.int64(i)
-        iu = np.uint64(i)
-        im1 = umirror(si - 1, h)
-        ip1 = umirror(si + 1, h)
-        goff, nc = row_layout(cmap, si)
+        im1, ip1 = umirror(si - 1, h), umirror(si + 1, h)
+        xr = x[i]
+        o, om1, op1 = out[i], out[im1], out[ip1]
+        hr = hmask[i]
+        j0, n, nc = _sites(cmap, i, w)
         oc = np.uint64(2) - nc
-        for jj in range(1 - goff, w, 2):
-            j = np.uint64(jj)
-            k = j >> one
-            horizontal = hmask[iu, k] != 0
-            ra = iu if horizontal else im1
-            rb = iu if horizontal else ip1
-            ja = umirror(jj - 1, w) if horizontal else j
-            jb = umirror(jj + 1, w) if horizontal else j
-            v = x[iu, j]
-            out[iu, j, oc] = v + third * (
-                ((out[ra, ja, oc] - out[ra, ja, nc]) + (out[iu, j, oc] - v)) + (out[rb, jb, oc] - out[rb, jb, nc])
-            )
+        lo, hi = _interior(j0, n, w, 1)
+        one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+        for kk in range(lo, hi):
+            k = np.uint64(kk)
+            j = k * two + j0u
+            o[j, oc] = _refined_other(xr[j], o[j, oc], hr[k] != 0, o[j - one, nc], o[j - one, oc], o[j + one, nc],
+                                      o[j + one, oc], om1[j, nc], om1[j, oc], op1[j, nc], op1[j, oc])
+        for k in _border(lo, hi, n):
+            j = 2 * k + j0
+            jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+            o[j, oc] = _refined_other(xr[j], o[j, oc], hr[k] != 0, o[jm1, nc], o[jm1, oc], o[jp1, nc],
+                                      o[jp1, oc], om1[j, nc], om1[j, oc], op1[j, nc], op1[j, oc])
 
 
 def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RGGB", refining_step: bool = True) -> np.ndarray:
@@ -285,8 +371,8 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     wc = (w + 1) // 2
     ch = np.empty((h, wc), dtype=np.float64)
     cv = np.empty((h, wc), dtype=np.float64)
-    dh = np.zeros((h + 4, wc + 2), dtype=np.float64)
-    dv = np.zeros((h + 4, wc + 2), dtype=np.float64)
+    dh = np.empty((h + 4, wc + 2), dtype=np.float64)  # framed; _gradients writes every slot
+    dv = np.empty((h + 4, wc + 2), dtype=np.float64)
     g1 = np.empty((h, wc), dtype=np.float32)
     hmask = np.empty((h, wc), dtype=np.uint8)
     out = np.empty((h, w, 3), dtype=np.float32)
