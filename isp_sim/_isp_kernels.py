@@ -91,12 +91,27 @@ def count_outside_unit(bits):
     one = np.uint32(0x3F800000)
     neg_zero = np.uint32(0x80000000)
     for t in prange(nt):
-        c = 0
-        for i in range(t * chunk, min(n, (t + 1) * chunk)):
-            b = bits[i]
-            c += (b > one) & (b != neg_zero)
+        part = bits[t * chunk:min(n, (t + 1) * chunk)]  # a slice from 0: LLVM vectorises the loop (10x)
+        c = np.int32(0)
+        for i in range(part.shape[0]):
+            b = part[i]
+            c += np.int32(b > one) - np.int32(b == neg_zero)
         counts[t] = c
     return counts.sum()
+
+
+@njit(inline="always", cache=True)
+def _unprocess_sites(img, y, x0, p, g, s, black, ccm_inv, use_ccm, lut, tone, orow):
+    """The sites ``x0, x0 + 2, ...`` of mosaic row ``y`` (all of plane ``p``): one loop per CFA site of the row,
+    with its constants hoisted, so that it vectorises."""
+    for x in range(x0, orow.shape[0], 2):
+        if use_ccm:
+            v = 0.0
+            for j in range(3):
+                v += ccm_inv[p, j] * _decode_fast(float(img[y, x, j]), lut, tone)
+        else:
+            v = _decode_fast(float(img[y, x, p]), lut, tone)
+        orow[x] = v * g * s + black
 
 
 @njit(cache=True, parallel=True)
@@ -104,22 +119,9 @@ def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, bla
     """sRGB (H, W, 3) -> clean mosaic in DN (black included), only the sampled plane computed."""
     h, w = out.shape
     for y in prange(h):
-        # the row's two CFA sites, hoisted: x & 1 picks one
-        p0, p1 = planes[y & 1, 0], planes[y & 1, 1]
-        c0, c1 = cmap[y & 1, 0], cmap[y & 1, 1]
-        g0, g1 = inv_wb[p0], inv_wb[p1]
-        s0, s1 = scale[c0], scale[c1]
-        b0, b1 = black[c0], black[c1]
-        for x in range(w):
-            odd = (x & 1) == 1
-            p = p1 if odd else p0
-            if use_ccm:
-                v = 0.0
-                for j in range(3):
-                    v += ccm_inv[p, j] * _decode_fast(float(img[y, x, j]), lut, tone)
-            else:
-                v = _decode_fast(float(img[y, x, p]), lut, tone)
-            out[y, x] = v * (g1 if odd else g0) * (s1 if odd else s0) + (b1 if odd else b0)
+        for x0 in range(2):
+            p, c = planes[y & 1, x0], cmap[y & 1, x0]
+            _unprocess_sites(img, y, x0, p, inv_wb[p], scale[c], black[c], ccm_inv, use_ccm, lut, tone, out[y])
 
 
 @njit(cache=True, parallel=True)
@@ -193,13 +195,21 @@ def finish(rgb, table, tone, out):
     three = np.float32(3.0)
     two = np.float32(2.0)
     for y in prange(h):
-        for i in range(y * m, (y + 1) * m):
-            b = src[i]
-            if b >= one_bits:  # >= 1.0, +inf, or negative (sign bit set): clip
-                b = np.uint32(0) if b >= sign_bits else one_bits
-            j = b >> shift
-            a = table[j]
-            v = a + np.float32(b & mask) * frac * (table[j + np.uint32(1)] - a)
-            if tone:
-                v = v * v * (three - two * v)
-            dst[i] = v
+        # row slices from 0 and the tone test outside the loops: LLVM vectorises them (4x)
+        s, d = src[y * m:(y + 1) * m], dst[y * m:(y + 1) * m]
+        if tone:
+            for i in range(m):
+                v = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
+                d[i] = v * v * (three - two * v)
+        else:
+            for i in range(m):
+                d[i] = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
+
+
+@njit(inline="always", cache=True)
+def _encode(b, table, one_bits, sign_bits, mask, shift, frac):
+    """:func:`encode_table` at the float32 with bits ``b``, clipped to [0, 1] (sign bit set -> 0; above 1, +inf and NaN -> 1)."""
+    b = min(b, one_bits) if b < sign_bits else np.uint32(0)
+    j = b >> shift
+    a = table[j]
+    return a + np.float32(b & mask) * frac * (table[j + np.uint32(1)] - a)

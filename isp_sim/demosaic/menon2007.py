@@ -19,14 +19,17 @@ filtering and a posteriori decision. IEEE Transactions on Image Processing,
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
 from ..errors import InputTypeError
-from ._common import as_cfa_float32, pattern_map, row_layout, umirror
+from ._common import as_cfa_float32, mirror, pattern_map, row_layout, umirror
 
 __all__ = ["demosaicing_CFA_Bayer_Menon2007"]
+
+_BLOCK_BYTES = 768 * 1024
 
 # Layout of the scratch arrays: values that exist only at the R/B sites of a
 # row are stored "compact", column j at index j >> 1 (there is one R/B site
@@ -62,28 +65,27 @@ def _color_diffs(c, l1, r1, l2, r2, u1, d1, u2, d2):  # pragma: no cover - compi
     return c - g_h, c - g_v
 
 
-@njit(cache=True, parallel=True)
-def _directional_differences(x, cmap, ch, cv):  # pragma: no cover - compiled
-    """Colour differences x - G_H and x - G_V at R/B sites (float64, compact)."""
+@njit(cache=True, inline="always")
+def _dd_row(x, cmap, i, chr_, cvr):  # pragma: no cover - compiled
+    """Row ``i``'s colour differences x - G_H and x - G_V at its R/B sites (float64, compact)."""
     h, w = x.shape
-    for i in prange(h):
-        si = np.int64(i)
-        xr, chr_, cvr = x[i], ch[i], cv[i]
-        xm2, xm1 = x[umirror(si - 2, h)], x[umirror(si - 1, h)]
-        xp1, xp2 = x[umirror(si + 1, h)], x[umirror(si + 2, h)]
-        j0, n, _ = _sites(cmap, i, w)
-        lo, hi = _interior(j0, n, w, 2)
-        one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
-        for kk in range(lo, hi):
-            k = np.uint64(kk)
-            j = k * two + j0u
-            chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[j - one], xr[j + one], xr[j - two], xr[j + two],
-                                           xm1[j], xp1[j], xm2[j], xp2[j])
-        for k in _border(lo, hi, n):
-            j = 2 * k + j0
-            chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[umirror(j - 1, w)], xr[umirror(j + 1, w)],
-                                           xr[umirror(j - 2, w)], xr[umirror(j + 2, w)],
-                                           xm1[j], xp1[j], xm2[j], xp2[j])
+    si = np.int64(i)
+    xr = x[i]
+    xm2, xm1 = x[umirror(si - 2, h)], x[umirror(si - 1, h)]
+    xp1, xp2 = x[umirror(si + 1, h)], x[umirror(si + 2, h)]
+    j0, n, _ = _sites(cmap, i, w)
+    lo, hi = _interior(j0, n, w, 2)
+    one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+    for kk in range(lo, hi):
+        k = np.uint64(kk)
+        j = k * two + j0u
+        chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[j - one], xr[j + one], xr[j - two], xr[j + two],
+                                       xm1[j], xp1[j], xm2[j], xp2[j])
+    for k in _border(lo, hi, n):
+        j = 2 * k + j0
+        chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[umirror(j - 1, w)], xr[umirror(j + 1, w)],
+                                       xr[umirror(j - 2, w)], xr[umirror(j + 2, w)],
+                                       xm1[j], xp1[j], xm2[j], xp2[j])
 
 
 @njit(cache=True, inline="always")
@@ -97,29 +99,11 @@ def _border(lo, hi, n):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, parallel=True)
-def _gradients(ch, cv, cmap, w, dh, dv):  # pragma: no cover - compiled
-    """D_H = |C_H(i, j) - C_H(i, j + 2)|, D_V = |C_V(i, j) - C_V(i + 2, j)| (mirrored).
-
-    ``dh`` and ``dv`` are compact with a zero frame: site (i, j) lives at ``[i + 2, (j >> 1) + 1]``; every slot
-    without a site (the frame, the last slot of short rows) is zeroed here.
-    """
-    h = ch.shape[0]
-    for i in prange(h + 4):
-        if i < 2 or i >= h + 2:
-            dh[i, :] = 0.0
-            dv[i, :] = 0.0
-        else:
-            _gradient_row(ch, cv, cmap, w, h, i, dh[i], dv[i])
-
-
 @njit(cache=True, inline="always")
-def _gradient_row(ch, cv, cmap, w, h, i, dhr, dvr):  # pragma: no cover - compiled
-    """Row ``i`` of the framed ``dh``, ``dv`` (image row ``i - 2``)."""
-    wc = dhr.shape[0]
-    r = i - 2
-    chr_, cvr, cv2 = ch[r], cv[r], cv[umirror(np.int64(r) + 2, h)]
-    j0, n, _ = _sites(cmap, r, w)
+def _gradient_row(chr_, cvr, cv2, j0, n, w, dhr, dvr):  # pragma: no cover - compiled
+    """D_H = |C_H(i, j) - C_H(i, j + 2)| and D_V = |C_V(i, j) - C_V(i + 2, j)| (mirrored) of one row, into its
+    zero-framed rows ``dhr``, ``dvr`` (site ``k`` at slot ``k + 1``; the frame and the slots past a short row's
+    last site are zeroed). ``cv2`` is row ``i + 2``'s C_V (mirrored)."""
     right = max(min((w - 3 - j0) // 2 + 1, n), 0)  # sites with j + 2 inside the row
     dhr[0] = 0.0
     dvr[0] = 0.0
@@ -129,32 +113,65 @@ def _gradient_row(ch, cv, cmap, w, h, i, dhr, dvr):  # pragma: no cover - compil
         dhr[k + 1] = abs(chr_[k] - chr_[k + 1])
     for k in range(right, n):
         dhr[k + 1] = abs(chr_[k] - chr_[umirror(2 * k + j0 + 2, w) >> np.uint64(1)])
-    for k in range(n + 1, wc):
+    for k in range(n + 1, dhr.shape[0]):
         dhr[k] = 0.0
         dvr[k] = 0.0
 
 
+@njit(cache=True, inline="always")
+def _decide_row(xr, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover - compiled
+    """Classifier sums d_H, d_V (zero outside the image) at a row's R/B sites, whose framed ``dh``/``dv`` row is
+    ``r``; keep G_H where d_V >= d_H, else G_V: the green ``gr`` and the choice ``hr`` (1 = horizontal)."""
+    e = (j0 + 1) // 2  # column j - 1 (a site on rows i -+ 1) is compact slot k + e of the framed arrays
+    dhm2, dhm1, dh0, dhp1, dhp2 = dh[r - 2], dh[r - 1], dh[r], dh[r + 1], dh[r + 2]
+    dvm2, dvm1, dv0 = dv[r - 2], dv[r - 1], dv[r]
+    for k in range(n):
+        # framed slots: k + 1 is column j, k is j - 2, k + 2 is j + 2
+        d_h = (3.0 * (dh0[k + 1] + dh0[k]) + ((dhm2[k + 1] + dhp2[k + 1]) + (dhm2[k] + dhp2[k]))
+               + (dhm1[k + e] + dhp1[k + e]))
+        d_v = (3.0 * (dv0[k + 1] + dvm2[k + 1]) + ((dv0[k] + dv0[k + 2]) + (dvm2[k] + dvm2[k + 2]))
+               + (dvm1[k + e] + dvm1[k + e + 1]))
+        # Selects, not branches: on noisy data the decision is a coin flip.
+        keep_h = d_v >= d_h
+        hr[k] = np.uint8(keep_h)
+        gr[k] = np.float32(np.float64(xr[2 * k + j0]) - (chr_[k] if keep_h else cvr[k]))
+
+
 @njit(cache=True, parallel=True)
-def _decide(x, cmap, ch, cv, dh, dv, g1, hmask):  # pragma: no cover - compiled
-    """Classifier sums d_H, d_V (zero outside the image); keep G_H where d_V >= d_H, else G_V."""
+def _green_decision(x, cmap, block, n_workers, g1, hmask):  # pragma: no cover - compiled
+    """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each worker
+    keeps a block's float64 scratch (the block's rows and 2 more on each side) small enough for its L2 cache, and
+    recomputes the 4 halo rows instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's
+    size). Every value is computed as by one whole-image pass, whatever ``block`` and ``n_workers``."""
     h, w = x.shape
-    for i in prange(h):
-        j0, n, _ = _sites(cmap, i, w)
-        e = (j0 + 1) // 2  # column j - 1 (a site on rows i -+ 1) is compact slot k + e of the framed arrays
-        r = i + 2  # row i of the zero-framed dh/dv
-        dhm2, dhm1, dh0, dhp1, dhp2 = dh[r - 2], dh[r - 1], dh[r], dh[r + 1], dh[r + 2]
-        dvm2, dvm1, dv0 = dv[r - 2], dv[r - 1], dv[r]
-        xr, chr_, cvr, gr, hr = x[i], ch[i], cv[i], g1[i], hmask[i]
-        for k in range(n):
-            # framed slots: k + 1 is column j, k is j - 2, k + 2 is j + 2
-            d_h = (3.0 * (dh0[k + 1] + dh0[k]) + ((dhm2[k + 1] + dhp2[k + 1]) + (dhm2[k] + dhp2[k]))
-                   + (dhm1[k + e] + dhp1[k + e]))
-            d_v = (3.0 * (dv0[k + 1] + dvm2[k + 1]) + ((dv0[k] + dv0[k + 2]) + (dvm2[k] + dvm2[k + 2]))
-                   + (dvm1[k + e] + dvm1[k + e + 1]))
-            # Selects, not branches: on noisy data the decision is a coin flip.
-            keep_h = d_v >= d_h
-            hr[k] = np.uint8(keep_h)
-            gr[k] = np.float32(np.float64(xr[2 * k + j0]) - (chr_[k] if keep_h else cvr[k]))
+    wc = (w + 1) // 2
+    nb = (h + block - 1) // block
+    m = block + 4
+    for t in prange(n_workers):
+        ch = np.empty((m, wc), np.float64)
+        cv = np.empty((m, wc), np.float64)
+        dh = np.empty((m, wc + 2), np.float64)
+        dv = np.empty((m, wc + 2), np.float64)
+        for b in range(t, nb, n_workers):
+            a0 = b * block
+            a1 = min(h, a0 + block)
+            top = a0 - 2  # image row of local row 0
+            for r in range(max(top, 0), min(a1 + 2, h)):
+                _dd_row(x, cmap, r, ch[r - top], cv[r - top])
+            for r in range(top, a1 + 2):
+                li = r - top
+                if r < 0 or r >= h:  # the classifier's zero frame
+                    dh[li, :] = 0.0
+                    dv[li, :] = 0.0
+                elif r < a1:
+                    j0, n, _ = _sites(cmap, r, w)
+                    _gradient_row(ch[li], cv[li], cv[mirror(r + 2, h) - top], j0, n, w, dh[li], dv[li])
+                else:  # rows a1, a1 + 1: only D_H is read (D_V of the rows below the block is not)
+                    j0, n, _ = _sites(cmap, r, w)
+                    _gradient_row(ch[li], cv[li], cv[li], j0, n, w, dh[li], dv[li])
+            for r in range(a0, a1):
+                j0, n, _ = _sites(cmap, r, w)
+                _decide_row(x[r], ch[r - top], cv[r - top], dh, dv, r - top, j0, n, g1[r], hmask[r])
 
 
 @njit(cache=True, inline="always")
@@ -342,8 +359,9 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     ``(i+-2, j-2)`` and ``(i+-1, j-1)``; ``d_V`` uses the transposed window.
     Ties (``d_V == d_H``, e.g. in flat areas) keep the horizontal estimate.
 
-    Scratch memory: six half-width arrays (four float64, two float32) and
-    a half-width byte mask, about 5x the size of the float32 mosaic.
+    Scratch memory: two half-width float32 arrays and a half-width byte
+    mask (1.1x the size of the float32 mosaic), plus about 1 MB of float64
+    row blocks per numba thread.
 
     References
     ----------
@@ -369,17 +387,12 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
         raise InputTypeError(f"refining_step must be a bool, got {type(refining_step).__name__}")
     h, w = x.shape
     wc = (w + 1) // 2
-    ch = np.empty((h, wc), dtype=np.float64)
-    cv = np.empty((h, wc), dtype=np.float64)
-    dh = np.empty((h + 4, wc + 2), dtype=np.float64)  # framed; _gradients writes every slot
-    dv = np.empty((h + 4, wc + 2), dtype=np.float64)
     g1 = np.empty((h, wc), dtype=np.float32)
     hmask = np.empty((h, wc), dtype=np.uint8)
     out = np.empty((h, w, 3), dtype=np.float32)
-    _directional_differences(x, cmap, ch, cv)
-    _gradients(ch, cv, cmap, w, dh, dv)
-    _decide(x, cmap, ch, cv, dh, dv, g1, hmask)
-    del ch, cv, dh, dv
+    # a worker's four float64 block arrays (block + 4 rows of wc + 2) in about 768 KiB, 16 rows at least
+    block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
+    _green_decision(x, cmap, block, max(1, min(numba.get_num_threads(), -(-h // block))), g1, hmask)
     _rb_at_green(x, cmap, g1, out)
     if refining_step:
         g3 = np.empty((h, wc), dtype=np.float32)
