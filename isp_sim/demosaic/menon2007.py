@@ -81,22 +81,12 @@ def _dd_row(x, cmap, i, chr_, cvr):  # pragma: no cover - compiled
         j = k * two + j0u
         chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[j - one], xr[j + one], xr[j - two], xr[j + two],
                                        xm1[j], xp1[j], xm2[j], xp2[j])
-    for k in _border(lo, hi, n):
+    for t in range(lo + n - hi):  # the border sites, mirrored
+        k = t if t < lo else t - lo + hi
         j = 2 * k + j0
         chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[umirror(j - 1, w)], xr[umirror(j + 1, w)],
                                        xr[umirror(j - 2, w)], xr[umirror(j + 2, w)],
                                        xm1[j], xp1[j], xm2[j], xp2[j])
-
-
-@njit(cache=True, inline="always")
-def _border(lo, hi, n):  # pragma: no cover - compiled
-    """The sites of a row outside its interior ``[lo, hi)``, in order."""
-    out = np.empty(lo + n - hi, np.int64)
-    for k in range(lo):
-        out[k] = k
-    for k in range(hi, n):
-        out[lo + k - hi] = k
-    return out
 
 
 @njit(cache=True, inline="always")
@@ -182,37 +172,26 @@ def _rb_green(v, l, lg, r, rg, u, ug, d, dg):  # pragma: no cover - compiled
     return v + half * ((l - lg) + (r - rg)), v + half * ((u - ug) + (d - dg))
 
 
-@njit(cache=True, parallel=True)
-def _rb_at_green(x, cmap, g, out):  # pragma: no cover - compiled
-    """At green sites: R and B = G + mean colour difference (R - G or B - G) of the two
-    neighbours of that colour; ``g`` is the green at R/B sites (compact)."""
-    h, w = x.shape
-    for i in prange(h):
-        si = np.int64(i)
-        im1, ip1 = umirror(si - 1, h), umirror(si + 1, h)
-        xr, xm1, xp1 = x[i], x[im1], x[ip1]
-        gr, gm1, gp1 = g[i], g[im1], g[ip1]
-        o = out[i]
-        j0, _, nc = _sites(cmap, i, w)
-        goff = 1 - j0
-        oc = np.uint64(2) - nc
-        ng = (w - goff + 1) // 2  # green sites j = 2 k + goff; R/B slot of column j - 1 is k - j0, of j + 1 is k + goff
-        lo, hi = _interior(goff, ng, w, 1)
-        one, two, j0u, goffu = np.uint64(1), np.uint64(2), np.uint64(j0), np.uint64(goff)
-        for kk in range(lo, hi):
-            k = np.uint64(kk)
-            j = k * two + goffu
-            v = xr[j]
-            o[j, 1] = v
-            o[j, nc], o[j, oc] = _rb_green(v, xr[j - one], gr[k - j0u], xr[j + one], gr[k + goffu],
-                                           xm1[j], gm1[k], xp1[j], gp1[k])
-        for k in _border(lo, hi, ng):
-            j = 2 * k + goff
-            v = xr[j]
-            jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
-            o[j, 1] = v
-            o[j, nc], o[j, oc] = _rb_green(v, xr[jm1], gr[jm1 >> np.uint64(1)], xr[jp1], gr[jp1 >> np.uint64(1)],
-                                           xm1[j], gm1[k], xp1[j], gp1[k])
+@njit(cache=True, inline="always")
+def _green_row(xr, xm1, xp1, gr, gm1, gp1, goff, w, oh, ov):  # pragma: no cover - compiled
+    """At a row's green sites ``j = 2 k + goff``: R/B of the row's own R/B plane from the row (``oh``) and of the
+    other plane from the column (``ov``), with ``g*`` the green at R/B sites of this row and the two beside it."""
+    j0 = 1 - goff
+    ng = (w - goff + 1) // 2
+    lo, hi = _interior(goff, ng, w, 1)
+    one, two, j0u, goffu = np.uint64(1), np.uint64(2), np.uint64(j0), np.uint64(goff)
+    for kk in range(lo, hi):
+        k = np.uint64(kk)
+        j = k * two + goffu
+        v = xr[j]
+        # R/B slots: column j - 1 is k - j0, column j + 1 is k + goff; rows -+ 1 have theirs at k
+        oh[k], ov[k] = _rb_green(v, xr[j - one], gr[k - j0u], xr[j + one], gr[k + goffu], xm1[j], gm1[k], xp1[j], gp1[k])
+    for t in range(lo + ng - hi):
+        k = t if t < lo else t - lo + hi
+        j = 2 * k + goff
+        jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+        oh[k], ov[k] = _rb_green(xr[j], xr[jm1], gr[jm1 >> np.uint64(1)], xr[jp1], gr[jp1 >> np.uint64(1)],
+                                 xm1[j], gm1[k], xp1[j], gp1[k])
 
 
 @njit(cache=True, inline="always")
@@ -233,43 +212,32 @@ def _rb_site(v, g1v, horizontal, ah, bh, ahc, bhc, aho, bho, av, bv, avc, bvc, a
     return other, green
 
 
-@njit(cache=True, parallel=True)
-def _rb_at_rb(x, cmap, g1, hmask, refine, out, g3):  # pragma: no cover - compiled
-    """At R/B sites: the other of R/B from the green-site values along the chosen direction;
-    with ``refine`` also the refined green (stored in ``out`` and compact in ``g3``)."""
-    h, w = x.shape
-    for i in prange(h):
-        si = np.int64(i)
-        im1, ip1 = umirror(si - 1, h), umirror(si + 1, h)
-        xr, xm1, xp1 = x[i], x[im1], x[ip1]
-        o, om1, op1 = out[i], out[im1], out[ip1]
-        g1r, hr, g3r = g1[i], hmask[i], g3[i]
-        j0, n, nc = _sites(cmap, i, w)
-        oc = np.uint64(2) - nc
-        lo, hi = _interior(j0, n, w, 1)
-        one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
-        for kk in range(lo, hi):
-            k = np.uint64(kk)
-            j = k * two + j0u
-            v = xr[j]
-            o[j, oc], gv = _rb_site(v, g1r[k], hr[k] != 0,
-                                    xr[j - one], xr[j + one], o[j - one, nc], o[j + one, nc], o[j - one, oc], o[j + one, oc],
-                                    xm1[j], xp1[j], om1[j, nc], op1[j, nc], om1[j, oc], op1[j, oc], refine)
-            o[j, nc] = v
-            o[j, 1] = gv
-            if refine:
-                g3r[k] = gv
-        for k in _border(lo, hi, n):
-            j = 2 * k + j0
-            jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
-            v = xr[j]
-            o[j, oc], gv = _rb_site(v, g1r[k], hr[k] != 0,
-                                    xr[jm1], xr[jp1], o[jm1, nc], o[jp1, nc], o[jm1, oc], o[jp1, oc],
-                                    xm1[j], xp1[j], om1[j, nc], op1[j, nc], om1[j, oc], op1[j, oc], refine)
-            o[j, nc] = v
-            o[j, 1] = gv
-            if refine:
-                g3r[k] = gv
+@njit(cache=True, inline="always")
+def _rb_row(xr, xm1, xp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, other, green):
+    # pragma: no cover - compiled
+    """At a row's R/B sites: the other of R/B (``other``) and the green (``green``: refined, or ``g1r``) from the
+    green sites' values of this row (``ah``, ``av``: by role, see :func:`_green_row`) and of the rows above
+    (``ahm``, ``avm``) and below (``ahp``, ``avp``). A neighbour row's roles are swapped: its own-plane value
+    is this row's other plane."""
+    j0 = 1 - goff
+    n = (w - j0 + 1) // 2
+    lo, hi = _interior(j0, n, w, 1)
+    one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+    for kk in range(lo, hi):
+        k = np.uint64(kk)
+        j = k * two + j0u
+        gl = k + j0u - one  # green slots of columns j - 1 and j + 1
+        gr_ = k + j0u
+        other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[j - one], xr[j + one], ah[gl], ah[gr_],
+                                      av[gl], av[gr_], xm1[j], xp1[j], avm[k], avp[k], ahm[k], ahp[k], refine)
+    for t in range(lo + n - hi):
+        k = t if t < lo else t - lo + hi
+        j = 2 * k + j0
+        jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+        gl = (jm1 - np.uint64(goff)) >> np.uint64(1)
+        gr_ = (jp1 - np.uint64(goff)) >> np.uint64(1)
+        other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[jm1], xr[jp1], ah[gl], ah[gr_],
+                                      av[gl], av[gr_], xm1[j], xp1[j], avm[k], avp[k], ahm[k], ahp[k], refine)
 
 
 @njit(cache=True, inline="always")
@@ -284,31 +252,97 @@ def _refined_other(v, own, horizontal, ah_c, ah_o, bh_c, bh_o, av_c, av_o, bv_c,
     return v + third * (((a_o - a_c) + (own - v)) + (b_o - b_c))
 
 
+@njit(cache=True, inline="always")
+def _refine_row(xr, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: no cover - compiled
+    """Refining step at a row's R/B sites, in place on ``other``, from the refined green sites' values."""
+    j0 = 1 - goff
+    n = (w - j0 + 1) // 2
+    lo, hi = _interior(j0, n, w, 1)
+    one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+    for kk in range(lo, hi):
+        k = np.uint64(kk)
+        j = k * two + j0u
+        gl = k + j0u - one
+        gr_ = k + j0u
+        other[k] = _refined_other(xr[j], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
+                                  cvm[k], chm[k], cvp[k], chp[k])
+    for t in range(lo + n - hi):
+        k = t if t < lo else t - lo + hi
+        j = 2 * k + j0
+        jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+        gl = (jm1 - np.uint64(goff)) >> np.uint64(1)
+        gr_ = (jp1 - np.uint64(goff)) >> np.uint64(1)
+        other[k] = _refined_other(xr[j], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
+                                  cvm[k], chm[k], cvp[k], chp[k])
+
+
 @njit(cache=True, parallel=True)
-def _refine_rb_at_rb(x, cmap, hmask, out):  # pragma: no cover - compiled
-    """Refining step at R/B sites: mean of R - B over the site and its two green neighbours
-    along the chosen direction (green-site values already refined)."""
+def _red_blue(x, cmap, g1, hmask, refine, block, n_workers, out):  # pragma: no cover - compiled
+    """R and B everywhere and the refined green, in blocks of ``block`` rows with block-local planar rows (the
+    block's rows and 3 more on each side, recomputed by neighbouring blocks) instead of four passes over the
+    interleaved output: (A) R/B at green sites from ``g1``; (B) the other colour and the refined green at R/B
+    sites; (C) R/B at green sites again from the refined green; (D) the refining step at R/B sites; then each
+    output row is written once. Every value is computed as by whole-image passes, whatever ``block``."""
     h, w = x.shape
-    for i in prange(h):
-        si = np.int64(i)
-        im1, ip1 = umirror(si - 1, h), umirror(si + 1, h)
-        xr = x[i]
-        o, om1, op1 = out[i], out[im1], out[ip1]
-        hr = hmask[i]
-        j0, n, nc = _sites(cmap, i, w)
-        oc = np.uint64(2) - nc
-        lo, hi = _interior(j0, n, w, 1)
-        one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
-        for kk in range(lo, hi):
-            k = np.uint64(kk)
-            j = k * two + j0u
-            o[j, oc] = _refined_other(xr[j], o[j, oc], hr[k] != 0, o[j - one, nc], o[j - one, oc], o[j + one, nc],
-                                      o[j + one, oc], om1[j, nc], om1[j, oc], op1[j, nc], op1[j, oc])
-        for k in _border(lo, hi, n):
-            j = 2 * k + j0
-            jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
-            o[j, oc] = _refined_other(xr[j], o[j, oc], hr[k] != 0, o[jm1, nc], o[jm1, oc], o[jp1, nc],
-                                      o[jp1, oc], om1[j, nc], om1[j, oc], op1[j, nc], op1[j, oc])
+    wc = (w + 1) // 2
+    nb = (h + block - 1) // block
+    m = block + 6
+    for t in prange(n_workers):
+        ah = np.empty((m, wc), np.float32)
+        av = np.empty((m, wc), np.float32)
+        ch = np.empty((m, wc), np.float32)
+        cv = np.empty((m, wc), np.float32)
+        oth = np.empty((m, wc), np.float32)
+        g3 = np.empty((m, wc), np.float32)
+        for b in range(t, nb, n_workers):
+            a0 = b * block
+            a1 = min(h, a0 + block)
+            top = a0 - 3  # image row of local row 0
+            halo = 3 if refine else 1
+            for r in range(max(a0 - halo, 0), min(a1 + halo, h)):
+                goff, _ = row_layout(cmap, np.int64(r))
+                rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+                _green_row(x[r], x[rm], x[rp], g1[r], g1[rm], g1[rp], goff, w, ah[r - top], av[r - top])
+            for r in range(max(a0 - halo + 1, 0), min(a1 + halo - 1, h)):
+                goff, _ = row_layout(cmap, np.int64(r))
+                rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+                _rb_row(x[r], x[rm], x[rp], g1[r], hmask[r], goff, w, ah[r - top], av[r - top], ah[rm - top],
+                        av[rm - top], ah[rp - top], av[rp - top], refine, oth[r - top], g3[r - top])
+            if refine:
+                for r in range(max(a0 - 1, 0), min(a1 + 1, h)):
+                    goff, _ = row_layout(cmap, np.int64(r))
+                    rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+                    _green_row(x[r], x[rm], x[rp], g3[r - top], g3[rm - top], g3[rp - top], goff, w,
+                               ch[r - top], cv[r - top])
+                for r in range(a0, a1):
+                    goff, _ = row_layout(cmap, np.int64(r))
+                    rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+                    _refine_row(x[r], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top], cv[rm - top],
+                                ch[rp - top], cv[rp - top], oth[r - top])
+                fh, fv, fg = ch, cv, g3
+            else:
+                fh, fv, fg = ah, av, g3
+            for r in range(a0, a1):
+                _write_row(x[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r])
+
+
+@njit(cache=True, inline="always")
+def _write_row(xr, cmap, r, w, gh, gv, other, green, o):  # pragma: no cover - compiled
+    """One output row: at green sites G = x and R/B from ``gh`` (the row's R/B plane) and ``gv``; at R/B sites
+    the sample, ``other`` and ``green``."""
+    goff, nc = row_layout(cmap, np.int64(r))
+    oc = np.uint64(2) - nc
+    for k in range((w - goff + 1) // 2):
+        j = 2 * k + goff
+        o[j, 1] = xr[j]
+        o[j, nc] = gh[k]
+        o[j, oc] = gv[k]
+    j0 = 1 - goff
+    for k in range((w - j0 + 1) // 2):
+        j = 2 * k + j0
+        o[j, nc] = xr[j]
+        o[j, 1] = green[k]
+        o[j, oc] = other[k]
 
 
 def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RGGB", refining_step: bool = True) -> np.ndarray:
@@ -390,15 +424,10 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     g1 = np.empty((h, wc), dtype=np.float32)
     hmask = np.empty((h, wc), dtype=np.uint8)
     out = np.empty((h, w, 3), dtype=np.float32)
-    # a worker's four float64 block arrays (block + 4 rows of wc + 2) in about 768 KiB, 16 rows at least
+    # a worker's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
+    # 16 rows at least; the red/blue pass keeps six float32 arrays of block + 6 rows
     block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
-    _green_decision(x, cmap, block, max(1, min(numba.get_num_threads(), -(-h // block))), g1, hmask)
-    _rb_at_green(x, cmap, g1, out)
-    if refining_step:
-        g3 = np.empty((h, wc), dtype=np.float32)
-        _rb_at_rb(x, cmap, g1, hmask, True, out, g3)
-        _rb_at_green(x, cmap, g3, out)
-        _refine_rb_at_rb(x, cmap, hmask, out)
-    else:
-        _rb_at_rb(x, cmap, g1, hmask, False, out, g1)
+    workers = max(1, min(numba.get_num_threads(), -(-h // block)))
+    _green_decision(x, cmap, block, workers, g1, hmask)
+    _red_blue(x, cmap, g1, hmask, bool(refining_step), block, workers, out)
     return out
