@@ -34,8 +34,9 @@ _BLOCK_BYTES = 768 * 1024
 # Layout of the scratch arrays: values that exist only at the R/B sites of a
 # row are stored "compact", column j at index j >> 1 (there is one R/B site
 # per column pair in every row, since green sites form a checkerboard).
-# Kernels index with unsigned integers (see _common.umirror); ``si``/``jj``
-# are the signed copies used for index arithmetic that can go negative.
+# A row's sites are numbered k (j = 2 k + first column); interior loops index
+# with unsigned k and j (see _common.umirror), the few border sites with signed
+# ones that mirroring can take below 0.
 
 
 @njit(cache=True, inline="always")
@@ -153,12 +154,12 @@ def _green_decision(x, cmap, block, n_workers, g1, hmask):  # pragma: no cover -
                 if r < 0 or r >= h:  # the classifier's zero frame
                     dh[li, :] = 0.0
                     dv[li, :] = 0.0
-                elif r < a1:
+                else:
                     j0, n, _ = _sites(cmap, r, w)
-                    _gradient_row(ch[li], cv[li], cv[mirror(r + 2, h) - top], j0, n, w, dh[li], dv[li])
-                else:  # rows a1, a1 + 1: only D_H is read (D_V of the rows below the block is not)
-                    j0, n, _ = _sites(cmap, r, w)
-                    _gradient_row(ch[li], cv[li], cv[li], j0, n, w, dh[li], dv[li])
+                    # rows a1 and a1 + 1 lend only their D_H to the block (row a1 + 2 is not computed here),
+                    # so their D_V is taken against the row itself and never read
+                    below = mirror(r + 2, h) if r < a1 else r
+                    _gradient_row(ch[li], cv[li], cv[below - top], j0, n, w, dh[li], dv[li])
             for r in range(a0, a1):
                 j0, n, _ = _sites(cmap, r, w)
                 _decide_row(x[r], ch[r - top], cv[r - top], dh, dv, r - top, j0, n, g1[r], hmask[r])
@@ -213,6 +214,27 @@ def _rb_site(v, g1v, horizontal, ah, bh, ahc, bhc, aho, bho, av, bv, avc, bvc, a
 
 
 @njit(cache=True, inline="always")
+def _rb_slots(k, goff):  # pragma: no cover - compiled
+    """An interior R/B site ``k`` (unsigned) of a row whose green sites start at ``goff``: (column j, columns
+    j -+ 1, the green slots of those two columns), no mirroring, so that the loops over them vectorise."""
+    one, two = np.uint64(1), np.uint64(2)
+    j0u = np.uint64(1 - goff)
+    j = k * two + j0u
+    return j, j - one, j + one, k + j0u - one, k + j0u
+
+
+@njit(cache=True, inline="always")
+def _rb_border_slots(t, lo, hi, goff, w):  # pragma: no cover - compiled
+    """The ``t``-th border R/B site of a row (outside its interior ``[lo, hi)``): as :func:`_rb_slots`, with
+    ``k`` first and the neighbour columns mirrored."""
+    k = t if t < lo else t - lo + hi
+    j = 2 * k + 1 - goff
+    jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
+    one, g = np.uint64(1), np.uint64(goff)
+    return k, j, jm1, jp1, (jm1 - g) >> one, (jp1 - g) >> one
+
+
+@njit(cache=True, inline="always")
 def _rb_row(xr, xm1, xp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, other, green):
     # pragma: no cover - compiled
     """At a row's R/B sites: the other of R/B (``other``) and the green (``green``: refined, or ``g1r``) from the
@@ -222,20 +244,13 @@ def _rb_row(xr, xm1, xp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, 
     j0 = 1 - goff
     n = (w - j0 + 1) // 2
     lo, hi = _interior(j0, n, w, 1)
-    one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        j = k * two + j0u
-        gl = k + j0u - one  # green slots of columns j - 1 and j + 1
-        gr_ = k + j0u
-        other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[j - one], xr[j + one], ah[gl], ah[gr_],
+        j, jm1, jp1, gl, gr_ = _rb_slots(k, goff)
+        other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[jm1], xr[jp1], ah[gl], ah[gr_],
                                       av[gl], av[gr_], xm1[j], xp1[j], avm[k], avp[k], ahm[k], ahp[k], refine)
     for t in range(lo + n - hi):
-        k = t if t < lo else t - lo + hi
-        j = 2 * k + j0
-        jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
-        gl = (jm1 - np.uint64(goff)) >> np.uint64(1)
-        gr_ = (jp1 - np.uint64(goff)) >> np.uint64(1)
+        k, j, jm1, jp1, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
         other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[jm1], xr[jp1], ah[gl], ah[gr_],
                                       av[gl], av[gr_], xm1[j], xp1[j], avm[k], avp[k], ahm[k], ahp[k], refine)
 
@@ -258,20 +273,13 @@ def _refine_row(xr, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: 
     j0 = 1 - goff
     n = (w - j0 + 1) // 2
     lo, hi = _interior(j0, n, w, 1)
-    one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        j = k * two + j0u
-        gl = k + j0u - one
-        gr_ = k + j0u
+        j, _, _, gl, gr_ = _rb_slots(k, goff)
         other[k] = _refined_other(xr[j], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
     for t in range(lo + n - hi):
-        k = t if t < lo else t - lo + hi
-        j = 2 * k + j0
-        jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
-        gl = (jm1 - np.uint64(goff)) >> np.uint64(1)
-        gr_ = (jp1 - np.uint64(goff)) >> np.uint64(1)
+        k, j, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
         other[k] = _refined_other(xr[j], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
 
