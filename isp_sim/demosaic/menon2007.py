@@ -186,7 +186,8 @@ def _green_row(xr, xm1, xp1, gr, gm1, gp1, goff, w, oh, ov):  # pragma: no cover
         j = k * two + goffu
         v = xr[j]
         # R/B slots: column j - 1 is k - j0, column j + 1 is k + goff; rows -+ 1 have theirs at k
-        oh[k], ov[k] = _rb_green(v, xr[j - one], gr[k - j0u], xr[j + one], gr[k + goffu], xm1[j], gm1[k], xp1[j], gp1[k])
+        oh[k], ov[k] = _rb_green(v, xr[j - one], gr[k - j0u], xr[j + one], gr[k + goffu],
+                                 xm1[j], gm1[k], xp1[j], gp1[k])
     for t in range(lo + ng - hi):
         k = t if t < lo else t - lo + hi
         j = 2 * k + goff
