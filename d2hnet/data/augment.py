@@ -22,7 +22,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["IA_GAMMAS", "illumination_adjust", "color_adjust", "cut_noise_box", "cut_noise"]
+__all__ = ["IA_GAMMAS", "apply_ca", "apply_ia", "color_adjust", "cut_noise", "cut_noise_box", "draw_ca", "draw_ia",
+           "illumination_adjust"]
 
 IA_GAMMAS = (1 / 0.6, 1 / 0.7, 1 / 0.75, 1 / 0.8, 1 / 0.9)
 
@@ -32,25 +33,47 @@ def _fires(rng: np.random.Generator, p: float) -> bool:
     return bool(rng.random() < p)
 
 
+def draw_ia(rng: np.random.Generator, p: float = 0.3, gammas: Sequence[float] = IA_GAMMAS) -> tuple[bool, float]:
+    """IA's draws: whether it fires (probability ``p``) and its power ``g`` (both always drawn)."""
+    fire = _fires(rng, p)
+    return fire, float(gammas[int(rng.integers(len(gammas)))])
+
+
+def apply_ia(u: np.ndarray, g: float) -> np.ndarray:
+    """IA's map ``max(u, 1e-8) ** g`` in float32 (elementwise, so it also maps a lookup table of values)."""
+    return np.power(np.maximum(u, 1e-8), g, dtype=np.float32)
+
+
 def illumination_adjust(images: list[np.ndarray], rng: np.random.Generator, p: float = 0.3,
                         gammas: Sequence[float] = IA_GAMMAS) -> tuple[list[np.ndarray], bool]:
     """IA: with probability ``p`` raise every image in ``images`` to the same random power ``g`` from ``gammas``."""
-    fire = _fires(rng, p)
-    g = float(gammas[int(rng.integers(len(gammas)))])
+    fire, g = draw_ia(rng, p, gammas)
     if not fire:
         return images, False
-    return [np.power(np.maximum(u, 1e-8), g, dtype=np.float32) for u in images], True
+    return [apply_ia(u, g) for u in images], True
+
+
+def draw_ca(rng: np.random.Generator, a_range: tuple[float, float] = (0.3, 0.6),
+            b_range: tuple[float, float] = (0.001, 0.01), p: float = 0.5) -> tuple[bool, float, float]:
+    """CA's draws: whether it fires (probability ``p``), its gain ``a`` and offset ``b`` (all always drawn)."""
+    fire = _fires(rng, p)
+    a = rng.uniform(*a_range)
+    b = rng.uniform(*b_range)
+    return fire, float(a), float(b)
+
+
+def apply_ca(s: np.ndarray, a: float, b: float) -> np.ndarray:
+    """CA's map ``clip(a * s + b, 0, 1)`` in float32 (elementwise, so it also maps a lookup table of values)."""
+    return np.clip(s * np.float32(a) + np.float32(b), 0.0, 1.0).astype(np.float32)
 
 
 def color_adjust(short: np.ndarray, rng: np.random.Generator, p: float = 0.5,
                  a_range: tuple[float, float] = (0.3, 0.6), b_range: tuple[float, float] = (0.001, 0.01)) -> tuple[np.ndarray, bool]:
     """CA: with probability ``p`` map the (clean) short exposure to ``clip(a * s + b, 0, 1)``."""
-    fire = _fires(rng, p)
-    a = rng.uniform(*a_range)
-    b = rng.uniform(*b_range)
+    fire, a, b = draw_ca(rng, a_range, b_range, p)
     if not fire:
         return short, False
-    return np.clip(short * np.float32(a) + np.float32(b), 0.0, 1.0).astype(np.float32), True
+    return apply_ca(short, a, b), True
 
 
 def cut_noise_box(rng: np.random.Generator, height: int, width: int, p: float = 0.3,

@@ -341,6 +341,55 @@ def test_make_val_is_deterministic_and_keeps_splits(tuples, tmp_path, profile):
         make_val(src, tmp_path / "vbad", profile, resolution="4k")
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_sample_crop_and_adjust_equal_the_augmentation_functions(dtype, tmp_path):
+    """The sample path's table-gather crop with IA and CA (``TrainDataset._crop_adjust``) gives the same bits as
+    crop_to_float, illumination_adjust and color_adjust in turn, from memory maps as the decoded cache gives them,
+    for every combination of IA and CA firing, and leaves the random stream where they leave it."""
+    from d2hnet.data.decoded import crop_to_float
+
+    gen = np.random.default_rng(7)
+    top = np.iinfo(dtype).max
+    for name in ("l", "s"):
+        np.save(tmp_path / f"{name}.npy", gen.integers(0, top + 1, (90, 70, 3)).astype(dtype))
+    long_, short_ = (np.load(tmp_path / f"{n}.npy", mmap_mode="r") for n in ("l", "s"))
+    for ia_p in (0.0, 1.0):
+        for ca_p in (0.0, 1.0):
+            ds = TrainDataset(scan_dataset_stub(), None, SampleSettings(crop=48, ia_p=ia_p, ca_p=ca_p))
+            for seed in range(3):
+                r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+                lo, sh, gt, ia, ca = ds._crop_adjust(long_, short_, 11, 17, r1)
+                want_l, want_s = crop_to_float(long_, 11, 17, 48, 48), crop_to_float(short_, 11, 17, 48, 48)
+                (want_s, want_l, want_g), ia2 = illumination_adjust([want_s, want_l, want_s], r2, ia_p)
+                want_s, ca2 = color_adjust(want_s, r2, ca_p)
+                assert (ia, ca) == (ia2, ca2) == (ia_p == 1.0, ca_p == 1.0)
+                for got, want in ((lo, want_l), (sh, want_s), (gt, want_g)):
+                    assert got.dtype == np.float32 and np.array_equal(got, want), (ia_p, ca_p, seed)
+                assert r1.random() == r2.random()
+
+
+def scan_dataset_stub():
+    """One placeholder record (``_crop_adjust`` reads none)."""
+    from d2hnet.data.layout import TupleRecord
+
+    return [TupleRecord(name="x", short=Path("x_short.png"), longs={"long8": Path("x_long8.png")})]
+
+
+@pytest.mark.parametrize("s", [2, 3])
+def test_area_down_gives_the_bits_of_the_strided_sum(s):
+    """area_down's loop adds exactly as the numpy sum of strided views it replaced (also for a strided input)."""
+    from d2hnet.data.dataset import area_down
+
+    x = np.random.default_rng(s).random((12 * s, 10 * s, 3)).astype(np.float32)
+    for img in (x, x[:, ::-1]):
+        acc = np.zeros((12, 10, 3), np.float32)
+        for i in range(s):
+            for j in range(s):
+                acc += img[i::s, j::s]
+        acc *= np.float32(1.0 / (s * s))
+        assert np.array_equal(area_down(img, s), acc)
+
+
 @pytest.mark.parametrize("s", [1, 2, 3, 4])
 def test_area_down_is_the_box_mean(s):
     from d2hnet.data.dataset import area_down
