@@ -196,6 +196,11 @@ def _poisson_tables():
 _CDF, _GUIDE, _OFFS, _KLO, _LAM0 = _poisson_tables()
 N_TABLES = len(_LAM0)
 assert TABLE_GRID == ((64.0, 4), (128.0, 2), (256.0, 1)) and N_TABLES == 512, "table_index hard-codes this grid"
+# per table, what an inversion needs in one load each: its offset and length packed (offset << 12 | length),
+# and the count at CDF index k being k + _BASE[m]
+_META = (_OFFS[:-1] << 12) | (_OFFS[1:] - _OFFS[:-1])
+_BASE = _KLO - _OFFS[:-1]
+assert int((_OFFS[1:] - _OFFS[:-1]).max()) < 4096
 
 
 @njit(inline="always", cache=True)
@@ -211,11 +216,28 @@ def table_index(lam):
 
 
 @njit(inline="always", cache=True)
+def table_mean(m):
+    """The grid mean of table ``m``: ``_LAM0[m]``, computed (exact; no load)."""
+    if m < 256:
+        return m * 0.25
+    if m < 384:
+        return (m - 128) * 0.5
+    return float(m - 256)
+
+
+@njit(inline="always", cache=True)
 def table_start(m, u):
     """Where the inversion of ``u`` in table ``m`` starts: the guide table's entry (an index into _CDF)."""
-    off = _OFFS[m]
-    length = _OFFS[m + 1] - off
+    meta = _META[m]
+    off = meta >> 12
+    length = meta & 4095
     return off + np.int64(_GUIDE[off + min(np.int64(u * length), length - 1)])
+
+
+@njit(inline="always", cache=True)
+def table_step(k, u):
+    """One step of the search up from _CDF index ``k``, branch-free (the index stays once ``_CDF[k] >= u``)."""
+    return k + np.int64(_CDF[k] < u)
 
 
 @njit(inline="always", cache=True)
@@ -223,7 +245,7 @@ def table_search(m, k, u):
     """The Poisson(_LAM0[m]) count whose CDF interval holds ``u``, searching up from _CDF index ``k``."""
     while _CDF[k] < u:  # terminates: each table's last entry is 1.0 > u
         k += 1
-    return _KLO[m] + (k - _OFFS[m])
+    return _BASE[m] + k
 
 
 @njit(inline="always", cache=True)
@@ -310,7 +332,7 @@ def poisson(lam, key, counter):
         return 0.0
     if lam < TABLE_MAX:
         m = table_index(lam)
-        delta = lam - _LAM0[m]
+        delta = lam - table_mean(m)
         k = table_invert(m, uniform(key, counter))
         return float(k) + remainder_draw(delta, uniform(key, counter + np.uint64(1)))
     a, b, vr = ptrs_constants(lam)

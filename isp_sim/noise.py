@@ -68,7 +68,6 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     h, w = clean.shape
     shift = np.uint64(_rng.DRAW_BITS)
     fwhite = float(white)
-    lam0 = _rng._LAM0
     tmax = _rng.TABLE_MAX
     # per-pixel constants of the two row phases (even / odd rows), so that the row loops stream
     ck = np.empty((2, w))
@@ -109,13 +108,18 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             for x in range(w):
                 lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
             # (2) Poisson(lam0) by guide-table inversion, lam0 = lam rounded down to the table grid
-            # in two loops, so that the guide-table loads of many pixels are in flight together
+            # in three loops, so that the table loads of many pixels are in flight together: the guide
+            # table's start, two branch-free search steps (the guide start is within two of the answer
+            # for 99% of draws), the rest of the search (a loop that is rarely entered)
             for x in range(w):
                 lm = lam[x]
                 m = _rng.table_index(lm)
-                delta[x] = min(lm - lam0[m], 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
+                delta[x] = min(lm - _rng.table_mean(m), 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
                 table[x] = m
                 start[x] = _rng.table_start(m, u_shot[x])
+            for x in range(w):
+                u = u_shot[x]
+                start[x] = _rng.table_step(_rng.table_step(start[x], u), u)
             n_large = 0
             for x in range(w):
                 counts[x] = _rng.table_search(table[x], start[x], u_shot[x])

@@ -64,7 +64,7 @@ def test_uniforms_are_uniform_and_independent():
 
 
 @pytest.mark.parametrize("lam", [0.003, 0.3, 0.2499, 0.25, 4.0, 9.99, 21.99, 37.3, 63.99, 64.0, 64.49, 127.99, 128.0,
-                                 150.0, 200.97, 255.999, 256.0, 900.0])
+                                 150.0, 200.97, 255.999, 256.0, 900.0, 3000.0])
 def test_poisson_sampler_matches_the_law(lam):
     key = np.uint64(42)
     n = 40_000
@@ -131,6 +131,7 @@ def test_poisson_tables_cover_every_reachable_count():
 
 
 def test_table_grid_index():
+    assert all(_rng.table_mean(m) == _rng._LAM0[m] for m in range(_rng.N_TABLES))
     for lam in np.concatenate([np.linspace(0, 300, 30011), [63.999999, 64.0, 127.9999999, 128.0, 255.99999, 256.0]]):
         m = _rng.table_index(lam)
         if lam < _rng.TABLE_MAX:
@@ -138,3 +139,33 @@ def test_table_grid_index():
             assert m == _rng.N_TABLES - 1 or lam < _rng._LAM0[m + 1]
         else:
             assert m == _rng.N_TABLES - 1
+
+
+def test_noise_kernel_draws_the_scalar_samplers_values():
+    """The row kernel (table start, branch-free steps, search, remainder, PTRS list) gives every pixel exactly
+    the count of the scalar :func:`_rng.poisson` at that pixel's counter, and the read noise of the scalar
+    quantile of its uniform: means from 0 to 3000 (tables, remainder tails, PTRS with rejections)."""
+    from isp_sim.cfa import channel_map
+    from isp_sim.noise import _quantile_tables, add_noise_checked, noise_keys
+    from isp_sim.params import NoiseParams
+
+    h, w = 24, 160
+    lam = np.random.default_rng(3).uniform(0.0, 3000.0, (h, w))
+    lam[:, :8] = np.array([0.0, 1e-9, 0.5, 63.99, 127.99, 255.99, 256.0, 256.5])
+    key = 12345
+    k_shot, k_read, _ = noise_keys(key)
+    cmap = channel_map("RGGB")
+    shot_only = NoiseParams(K=1.0, read_law="gaussian", read_lambda=0.0, read_scale=0.0, read_std=0.0, row_std=0.0,
+                            bias=0.0, black_level=10.0, white_level=65535)
+    got = add_noise_checked(lam + 10.0, shot_only, cmap, key).astype(np.float64) - 10.0
+    shift = np.uint64(_rng.DRAW_BITS)
+    want = np.array([[_rng.poisson(lam[y, x], k_shot, np.uint64(y * w + x) << shift) for x in range(w)]
+                     for y in range(h)])
+    assert np.array_equal(got, want)
+    read_only = NoiseParams(K=1.0, read_law="tukey_lambda", read_lambda=0.1, read_scale=3.0, read_std=1.0,
+                            row_std=0.0, bias=0.0, black_level=200.0, white_level=65535)
+    got = add_noise_checked(np.full((h, w), 200.0), read_only, cmap, key).astype(np.float64)
+    table = _quantile_tables("tukey_lambda", (0.1,) * 4)[0][0]
+    q = np.array([[_rng.symmetric_quantile(_rng.uniform(k_read, np.uint64(y * w + x) << shift), table) for x in range(w)]
+                  for y in range(h)])
+    assert np.array_equal(got, np.floor(3.0 * q + 200.0 + 0.5))
