@@ -143,7 +143,7 @@ def _one(x: np.ndarray, p: DegradeParams):
     n = p.noise
     g = np.asarray(p.wb, dtype=np.float64)
     scale = n.white_level - n.black_level
-    clean = unprocess_checked(x, p.pattern, g, p.settings, n.black_level, scale)
+    clean = unprocess_checked(x, p.pattern, g, p.settings, n.black_level, scale, check_range=True)
     if p.settings.ccm is not None:  # only an inverse CCM can push the clean signal below black
         raw = add_noise(clean, n, p.pattern, key=p.noise_key)
     else:
@@ -188,7 +188,7 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str | os.PathLike, *,
     True
     """
     profile = load_profile(profile)
-    x = as_srgb(img, allow_batch=True)
+    x = as_srgb(img, allow_batch=True, defer_range=True)  # checked by the first pass over each image (_one)
     if not isinstance(settings, ISPSettings):
         raise InputTypeError(f"settings must be an ISPSettings, got {type(settings).__name__}")
     batch = x.ndim == 4

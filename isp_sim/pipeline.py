@@ -119,8 +119,12 @@ def check_wb(wb) -> np.ndarray:
     return g
 
 
-def as_srgb(img, *, allow_batch: bool = False, name: str = "img") -> np.ndarray:
-    """Check and convert an sRGB image to float32 in [0, 1] (uint8/uint16 scaled by 255/65535)."""
+def as_srgb(img, *, allow_batch: bool = False, name: str = "img", defer_range: bool = False) -> np.ndarray:
+    """Check and convert an sRGB image to float32 in [0, 1] (uint8/uint16 scaled by 255/65535).
+
+    ``defer_range``: a C-contiguous float32 image is returned without the range check, which the caller
+    then owes (``unprocess_checked(..., check_range=True)`` makes it in its own pass over the image).
+    """
     if not isinstance(img, np.ndarray):
         raise InputTypeError(f"{name} must be a numpy array, got {type(img).__name__}")
     shapes = "(H, W, 3) or (N, H, W, 3)" if allow_batch else "(H, W, 3)"
@@ -134,8 +138,9 @@ def as_srgb(img, *, allow_batch: bool = False, name: str = "img") -> np.ndarray:
         return img.astype(np.float32) / np.float32(65535)
     if img.dtype == np.bool_ or not np.issubdtype(img.dtype, np.floating):
         raise InputTypeError(f"{name} dtype {img.dtype} not supported; use float32/float64 in [0, 1], uint8 or uint16")
-    if img.dtype == np.float32 and img.flags.c_contiguous and K.count_outside_unit(img.reshape(-1).view(np.uint32)) == 0:
-        return img  # the common case, checked in one parallel integer pass
+    if img.dtype == np.float32 and img.flags.c_contiguous and (
+            defer_range or K.count_outside_unit(img.reshape(-1).view(np.uint32)) == 0):
+        return img  # the common case, checked in one parallel integer pass (or by the caller)
     if not np.all(np.isfinite(img)):
         raise InputError(f"{name} contains NaN or inf values")
     lo, hi = float(img.min()), float(img.max())
@@ -184,17 +189,25 @@ def unprocess(img: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (
     return unprocess_checked(as_srgb(img), check_pattern(pattern), check_wb(wb), settings, black, scale, mosaic)
 
 
-def unprocess_checked(x, pattern, g, settings, black, scale, mosaic=True):
-    """:func:`unprocess` on checked arguments (float32 image, canonical pattern, (3,) gains, (4,) levels)."""
+def unprocess_checked(x, pattern, g, settings, black, scale, mosaic=True, check_range=False):
+    """:func:`unprocess` on checked arguments (C-contiguous float32 image, canonical pattern, (3,) gains, (4,) levels).
+
+    ``check_range``: ``x`` came from ``as_srgb(..., defer_range=True)``; values outside [0, 1] raise its error.
+    """
     _, m_inv, use = settings._ccm_arrays()
     lut = settings._luts()[0]
     if not mosaic:
+        if check_range:
+            as_srgb(x)
         out = np.empty(x.shape, dtype=np.float32)
         K.unprocess_planes(x, 1.0 / g, m_inv, use, lut, settings.tone_curve, _planes3(black), _planes3(scale), out)
         return out
     out = np.empty(x.shape[:2], dtype=np.float32)
-    K.unprocess_mosaic(x, rgb_map(pattern), channel_map(pattern), 1.0 / g, m_inv, use, lut, settings.tone_curve,
-                       black, scale, out)
+    bits = x.reshape(x.shape[0], -1).view(np.uint32) if check_range else None
+    if K.unprocess_mosaic(x, rgb_map(pattern), channel_map(pattern), 1.0 / g, m_inv, use, lut, settings.tone_curve,
+                          black, scale, out, bits):
+        as_srgb(x)  # raises the error naming what is wrong
+        raise AssertionError("unreachable: the range count and as_srgb disagree")
     return out
 
 

@@ -152,6 +152,23 @@ def test_bad_images(bad, exc, match):
         degrade(bad, "mi_note10", seed=0)
 
 
+@pytest.mark.parametrize("value,match", [(np.nan, "NaN or inf"), (np.inf, "NaN or inf"), (-1e-7, r"\[0, 1\]"),
+                                         (1.0000001, r"\[0, 1\]")])
+def test_one_bad_value_in_a_float32_image_is_found(value, match):
+    """A float32 image's range is checked inside the mosaicking pass: one bad value is found also in a channel
+    that the mosaic does not sample at its pixel (blue at a red site), in a batch's second image, and -0.0 is allowed."""
+    x = np.random.default_rng(0).random((2, 16, 18, 3)).astype(np.float32)
+    x[0, 0, 0, 0] = -0.0
+    degrade(x, "mi_note10", iso=1000, seed=0)
+    for index in ((0, 4, 6, 2), (1, 15, 17, 0)):  # RGGB: (4, 6) is a red site; blue is not read there
+        y = x.copy()
+        y[index] = value
+        with pytest.raises(InputError, match=match):
+            degrade(y, "mi_note10", iso=1000, seed=0)
+        with pytest.raises(InputError, match=match):
+            degrade(y[index[0]], "mi_note10", iso=1000, seed=0)
+
+
 def test_bad_arguments(img):
     with pytest.raises(ProfileError, match="unknown profile"):
         degrade(img, "iphone", seed=0)
