@@ -90,7 +90,7 @@ def count_outside_unit(bits):
     nt = (n + chunk - 1) // chunk
     counts = np.zeros(nt, np.int64)
     for t in prange(nt):
-        # a slice from 0: LLVM vectorises the loop (3.2 -> 0.7 ms per 3 M values in cache)
+        # a slice from 0: LLVM vectorises the loop (2.0 -> 0.6 ms per 3 M values in cache, one thread)
         counts[t] = _count_outside_unit(bits[t * chunk:min(n, (t + 1) * chunk)])
     return counts.sum()
 
