@@ -186,12 +186,17 @@ def apply_ccm(rgb, ccm, out):
     """out = rgb @ ccm.T per pixel (camera RGB -> linear sRGB)."""
     h, w, _ = rgb.shape
     for y in prange(h):
-        for x in range(w):
-            r = float(rgb[y, x, 0])
-            g = float(rgb[y, x, 1])
-            b = float(rgb[y, x, 2])
-            for p in range(3):
-                out[y, x, p] = ccm[p, 0] * r + ccm[p, 1] * g + ccm[p, 2] * b
+        _ccm_row(rgb[y], ccm, out[y])
+
+
+@njit(inline="always", cache=True)
+def _ccm_row(src, ccm, dst):
+    for x in range(src.shape[0]):
+        r = float(src[x, 0])
+        g = float(src[x, 1])
+        b = float(src[x, 2])
+        for p in range(3):
+            dst[x, p] = ccm[p, 0] * r + ccm[p, 1] * g + ccm[p, 2] * b
 
 
 @njit(cache=True, parallel=True)
@@ -202,6 +207,14 @@ def finish(rgb, table, tone, out):
     src = rgb.reshape(n).view(np.uint32)
     dst = out.reshape(n)
     m = n // h
+    for y in prange(h):
+        # row slices from 0 and the tone test outside the loops: LLVM vectorises them (4x)
+        _finish_span(src[y * m:(y + 1) * m], dst[y * m:(y + 1) * m], table, tone)
+
+
+@njit(inline="always", cache=True)
+def _finish_span(s, d, table, tone):
+    """:func:`finish` of the float32 values with bits ``s`` into ``d`` (1-D, from index 0)."""
     one_bits = np.uint32(ONE_F32_BITS)
     sign_bits = np.uint32(0x80000000)
     mask = np.uint32((1 << ENCODE_SHIFT) - 1)
@@ -209,16 +222,23 @@ def finish(rgb, table, tone, out):
     frac = np.float32(1.0 / (1 << ENCODE_SHIFT))
     three = np.float32(3.0)
     two = np.float32(2.0)
-    for y in prange(h):
-        # row slices from 0 and the tone test outside the loops: LLVM vectorises them (4x)
-        s, d = src[y * m:(y + 1) * m], dst[y * m:(y + 1) * m]
-        if tone:
-            for i in range(m):
-                v = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
-                d[i] = v * v * (three - two * v)
-        else:
-            for i in range(m):
-                d[i] = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
+    if tone:
+        for i in range(s.shape[0]):
+            v = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
+            d[i] = v * v * (three - two * v)
+    else:
+        for i in range(s.shape[0]):
+            d[i] = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
+
+
+@njit(inline="always", cache=True)
+def post_row(o, ccm, use_ccm, table, tone):
+    """:func:`apply_ccm` (if ``use_ccm``) then :func:`finish` of one C-contiguous ``(W, 3)`` float32 row, in place:
+    for a demosaicer to run on each output row while it is in cache (same values as the two whole-image passes)."""
+    if use_ccm:
+        _ccm_row(o, ccm, o)
+    flat = o.reshape(o.size)
+    _finish_span(flat.view(np.uint32), flat, table, tone)
 
 
 @njit(inline="always", cache=True)

@@ -31,6 +31,8 @@ from . import _isp_kernels as K
 from .cfa import channel_map, check_pattern, rgb_map
 from .demosaic import DEMOSAIC_ALIASES as _DEMOSAIC_ALIASES
 from .demosaic import DEMOSAICING_METHODS, demosaic
+from .demosaic._common import pattern_map
+from .demosaic.menon2007 import menon_finished
 from .errors import InputError, InputTypeError
 from .tone import TRANSFERS
 
@@ -241,6 +243,10 @@ def process_checked(raw, pattern, g, settings, black, scale):
     else:
         cfa = np.empty(raw.shape, dtype=np.float32)
         K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
+        if settings.demosaic == "menon2007":  # CCM and display transform fused into its row output
+            m, _, use = settings._ccm_arrays()
+            return menon_finished(cfa, pattern_map(pattern), m if use else None, settings._luts()[1],
+                                  settings.tone_curve)
         rgb = demosaic(cfa, pattern, method=settings.demosaic)
     m, _, use = settings._ccm_arrays()
     if use:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
+from .. import _isp_kernels
 from ..errors import InputTypeError
 from ._common import as_cfa_float32, mirror, pattern_map, row_layout, umirror
 
@@ -286,12 +287,14 @@ def _refine_row(xr, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: 
 
 
 @njit(cache=True, parallel=True)
-def _red_blue(x, cmap, g1, hmask, refine, block, n_workers, out):  # pragma: no cover - compiled
+def _red_blue(x, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
     """R and B everywhere and the refined green, in blocks of ``block`` rows with block-local planar rows (the
     block's rows and 3 more on each side, recomputed by neighbouring blocks) instead of four passes over the
     interleaved output: (A) R/B at green sites from ``g1``; (B) the other colour and the refined green at R/B
     sites; (C) R/B at green sites again from the refined green; (D) the refining step at R/B sites; then each
-    output row is written once. Every value is computed as by whole-image passes, whatever ``block``."""
+    output row is written once. Every value is computed as by whole-image passes, whatever ``block``. ``post``:
+    each output row then goes through :func:`isp_sim._isp_kernels.post_row` (``ccm``, ``use_ccm``, ``table``,
+    ``tone``) while it is in cache."""
     h, w = x.shape
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
@@ -333,6 +336,8 @@ def _red_blue(x, cmap, g1, hmask, refine, block, n_workers, out):  # pragma: no 
                 fh, fv, fg = ah, av, g3
             for r in range(a0, a1):
                 _write_row(x[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r])
+                if post:
+                    _isp_kernels.post_row(out[r], ccm, use_ccm, table, tone)
 
 
 @njit(cache=True, inline="always")
@@ -428,6 +433,22 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     cmap = pattern_map(pattern)
     if not isinstance(refining_step, (bool, np.bool_)):
         raise InputTypeError(f"refining_step must be a bool, got {type(refining_step).__name__}")
+    return _menon(x, cmap, bool(refining_step), None)
+
+
+_NO_CCM = np.eye(3)
+_NO_TABLE = np.zeros(2, np.float32)
+
+
+def menon_finished(x: np.ndarray, cmap: np.ndarray, ccm: np.ndarray | None, table: np.ndarray, tone: bool) -> np.ndarray:
+    """Menon 2007 (refining step on) of a checked float32 mosaic ``x`` (``cmap`` from ``pattern_map``), each output
+    row then through the CCM (``None``: none) and the display transform (:func:`isp_sim._isp_kernels.finish`'s
+    ``table``, ``tone``) while it is in cache: the values of the three whole-image passes, without two more passes
+    over the 12-byte-per-pixel output."""
+    return _menon(x, cmap, True, (ccm, table, bool(tone)))
+
+
+def _menon(x, cmap, refine, post):
     h, w = x.shape
     wc = (w + 1) // 2
     g1 = np.empty((h, wc), dtype=np.float32)
@@ -438,5 +459,10 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
     workers = max(1, min(numba.get_num_threads(), -(-h // block)))
     _green_decision(x, cmap, block, workers, g1, hmask)
-    _red_blue(x, cmap, g1, hmask, bool(refining_step), block, workers, out)
+    if post is None:
+        _red_blue(x, cmap, g1, hmask, refine, block, workers, out, False, _NO_CCM, False, _NO_TABLE, False)
+    else:
+        ccm, table, tone = post
+        _red_blue(x, cmap, g1, hmask, refine, block, workers, out, True, _NO_CCM if ccm is None else ccm,
+                  ccm is not None, table, tone)
     return out

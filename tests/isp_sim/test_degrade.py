@@ -217,3 +217,29 @@ def test_save_raw_writes_a_replayable_dng(tmp_path, img):
     assert np.array_equal(degrade(img, "mi_note10", params=back).raw, r.raw)
     with pytest.raises(InputError, match="one image"):
         degrade(np.stack([img, img]), "mi_note10", seed=1).save_raw(tmp_path / "b.dng")
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "GBRG"])
+@pytest.mark.parametrize("ccm,tone_curve", [(None, False), (((1.6, -0.4, -0.2), (-0.3, 1.5, -0.2), (0.0, -0.5, 1.5)), True)])
+def test_process_with_menon_equals_the_separate_passes(pattern, ccm, tone_curve):
+    """process() runs the CCM and the display transform on each Menon output row while in cache; the result is
+    bit-identical to demosaicing the normalised mosaic, then apply_ccm, then finish, as whole-image passes
+    (also for an odd-sized frame, whose last block is short)."""
+    from isp_sim import _isp_kernels as K
+    from isp_sim import process
+    from isp_sim.cfa import channel_map, rgb_map
+    from isp_sim.demosaic import demosaic
+    from isp_sim.pipeline import ISPSettings
+
+    st = ISPSettings(ccm=ccm, tone_curve=tone_curve)
+    raw = np.random.default_rng(1).integers(40, 1024, (75, 133)).astype(np.uint16)
+    black, white, wb = np.full(4, 64.0), 1023, np.array([2.0, 1.0, 1.7])
+    got = process(raw, pattern=pattern, wb=wb, settings=st, black_level=black, white_level=white)
+    cfa = np.empty(raw.shape, np.float32)
+    K.normalize_mosaic(raw, channel_map(pattern), rgb_map(pattern), black, 1.0 / (white - black), wb, cfa)
+    want = demosaic(cfa, pattern, "menon2007")
+    m, _, use = st._ccm_arrays()
+    if use:
+        K.apply_ccm(want, m, want)
+    K.finish(want, st._luts()[1], st.tone_curve, want)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
