@@ -31,6 +31,7 @@ from . import _isp_kernels as K
 from .cfa import channel_map, check_pattern, rgb_map
 from .demosaic import DEMOSAIC_ALIASES as _DEMOSAIC_ALIASES
 from .demosaic import DEMOSAICING_METHODS, demosaic
+from ._scratch import scratch
 from .demosaic._common import pattern_map
 from .demosaic.menon2007 import menon_finished
 from .errors import InputError, InputTypeError
@@ -241,7 +242,7 @@ def process_checked(raw, pattern, g, settings, black, scale):
         rgb = np.empty(raw.shape, dtype=np.float32)
         K.normalize_planes(src, _planes3(black), 1.0 / _planes3(scale), g, rgb)
     else:
-        cfa = np.empty(raw.shape, dtype=np.float32)
+        cfa = scratch("process.cfa", raw.shape, np.float32)
         K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
         if settings.demosaic == "menon2007":  # CCM and display transform fused into its row output
             m, _, use = settings._ccm_arrays()

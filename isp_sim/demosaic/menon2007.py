@@ -25,6 +25,7 @@ import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
 from .. import _isp_kernels
+from .._scratch import scratch
 from ..errors import InputTypeError
 from ._common import as_cfa_float32, mirror, pattern_map, row_layout, umirror
 
@@ -451,8 +452,8 @@ def menon_finished(x: np.ndarray, cmap: np.ndarray, ccm: np.ndarray | None, tabl
 def _menon(x, cmap, refine, post):
     h, w = x.shape
     wc = (w + 1) // 2
-    g1 = np.empty((h, wc), dtype=np.float32)
-    hmask = np.empty((h, wc), dtype=np.uint8)
+    g1 = scratch("menon.g1", (h, wc), np.float32)
+    hmask = scratch("menon.hmask", (h, wc), np.uint8)
     out = np.empty((h, w, 3), dtype=np.float32)
     # a worker's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
     # 16 rows at least; the red/blue pass keeps six float32 arrays of block + 6 rows

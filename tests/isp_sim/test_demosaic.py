@@ -382,3 +382,28 @@ def test_docstring_examples_run():
     for module in (pkg, bilinear, malvar2004, menon2007):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
+
+
+def test_reused_scratch_arrays_do_not_carry_over_between_calls():
+    """Menon's kept scratch arrays (isp_sim._scratch): demosaicing A, then B of the same size, then A again gives A's
+    first result; a frame above the size limit keeps nothing; turning reuse off gives the same bits."""
+    from isp_sim import _scratch
+    from isp_sim.demosaic import demosaic
+
+    gen = np.random.default_rng(5)
+    a, b = (gen.random((40, 58)).astype(np.float32) for _ in range(2))
+    first = demosaic(a, "GRBG", "menon2007")
+    demosaic(b, "GRBG", "menon2007")
+    assert np.array_equal(demosaic(a, "GRBG", "menon2007"), first)
+    try:
+        _scratch.ENABLED = False
+        assert np.array_equal(demosaic(a, "GRBG", "menon2007"), first)
+    finally:
+        _scratch.ENABLED = True
+    limit = _scratch.LIMIT_BYTES
+    try:
+        _scratch.LIMIT_BYTES = 100
+        demosaic(a, "GRBG", "menon2007")
+        assert "menon.g1" not in _scratch._local.arrays
+    finally:
+        _scratch.LIMIT_BYTES = limit
