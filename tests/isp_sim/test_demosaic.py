@@ -403,7 +403,8 @@ def test_reused_scratch_arrays_do_not_carry_over_between_calls():
     limit = _scratch.LIMIT_BYTES
     try:
         _scratch.LIMIT_BYTES = 100
-        demosaic(a, "GRBG", "menon2007")
+        big = gen.random((42, 58)).astype(np.float32)  # a new size: allocated, above the limit, not kept
+        demosaic(big, "GRBG", "menon2007")
         assert "menon.g1" not in _scratch._local.arrays
     finally:
         _scratch.LIMIT_BYTES = limit
