@@ -231,6 +231,9 @@ def _finish_span(s, d, table, tone):
             d[i] = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
 
 
+# Note for editors: post_row (with _ccm_row, _finish_span and _encode) is inlined into Menon 2007's row kernel
+# (isp_sim/demosaic/menon2007.py: _red_blue), and numba's on-disk cache only watches the file that defines a
+# kernel: after changing them, touch menon2007.py (or delete its __pycache__) so that it is recompiled.
 @njit(inline="always", cache=True)
 def post_row(o, ccm, use_ccm, table, tone):
     """:func:`apply_ccm` (if ``use_ccm``) then :func:`finish` of one C-contiguous ``(W, 3)`` float32 row, in place:

@@ -138,12 +138,13 @@ def sample_wb(rng: np.random.Generator, wb_range: WBRange = D2HNET_WB_RANGE) -> 
     return np.array([rng.uniform(rlo, rhi), 1.0, rng.uniform(blo, bhi)])
 
 
-def _one(x: np.ndarray, p: DegradeParams):
-    """One checked float32 image through the three stages (the public functions' checks are done once)."""
+def _one(x: np.ndarray, p: DegradeParams, check_range: bool = False):
+    """One checked float32 image through the three stages (the public functions' checks are done once);
+    ``check_range``: its [0, 1] range is still to be checked (``as_srgb(..., defer_range=True)``)."""
     n = p.noise
     g = np.asarray(p.wb, dtype=np.float64)
     scale = n.white_level - n.black_level
-    clean = unprocess_checked(x, p.pattern, g, p.settings, n.black_level, scale, check_range=True)
+    clean = unprocess_checked(x, p.pattern, g, p.settings, n.black_level, scale, check_range=check_range)
     if p.settings.ccm is not None:  # only an inverse CCM can push the clean signal below black
         raw = add_noise(clean, n, p.pattern, key=p.noise_key)
     else:
@@ -188,7 +189,10 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str | os.PathLike, *,
     True
     """
     profile = load_profile(profile)
-    x = as_srgb(img, allow_batch=True, defer_range=True)  # checked by the first pass over each image (_one)
+    # a single float32 image's range is checked by the first pass over it (_one); a batch's up front, so that its
+    # error describes the whole batch and comes before any work
+    single = isinstance(img, np.ndarray) and img.ndim == 3
+    x = as_srgb(img, allow_batch=True, defer_range=single)
     if not isinstance(settings, ISPSettings):
         raise InputTypeError(f"settings must be an ISPSettings, got {type(settings).__name__}")
     batch = x.ndim == 4
@@ -216,7 +220,7 @@ def degrade(img: np.ndarray, profile: NoiseProfile | str | os.PathLike, *,
             key = int(ss_noise.generate_state(1, dtype=np.uint64)[0])
             plist.append(DegradeParams(noise=noise, wb=gains, settings=settings, pattern=pattern, noise_key=key,
                                        profile=profile.name, seed=seed_record(ss)))
-    outs = [_one(np.ascontiguousarray(xs[i]), plist[i]) for i in range(n)]
+    outs = [_one(np.ascontiguousarray(xs[i]), plist[i], single) for i in range(n)]
     if not batch:
         img_o, raw, clean = outs[0]
         return DegradeResult(image=img_o, raw=raw, raw_clean=clean, params=plist[0])

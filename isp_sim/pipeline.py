@@ -32,7 +32,7 @@ from .cfa import channel_map, check_pattern, rgb_map
 from .demosaic import DEMOSAIC_ALIASES as _DEMOSAIC_ALIASES
 from .demosaic import DEMOSAICING_METHODS, demosaic
 from ._scratch import scratch
-from .demosaic._common import pattern_map
+from .demosaic._common import as_cfa_float32, pattern_map
 from .demosaic.menon2007 import menon_finished
 from .errors import InputError, InputTypeError
 from .tone import TRANSFERS
@@ -245,6 +245,8 @@ def process_checked(raw, pattern, g, settings, black, scale):
         cfa = scratch("process.cfa", raw.shape, np.float32)
         K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
         if settings.demosaic == "menon2007":  # CCM and display transform fused into its row output
+            if src.dtype != np.uint16:  # a finite float raw can still overflow float32 (uint16 cannot)
+                as_cfa_float32(cfa)  # raises the demosaicer's error naming the non-finite values
             m, _, use = settings._ccm_arrays()
             return menon_finished(cfa, pattern_map(pattern), m if use else None, settings._luts()[1],
                                   settings.tone_curve)

@@ -44,7 +44,8 @@ def area_down(x, s, scale):
             for j in range(w):
                 b = 2 * c * j
                 for k in range(c):
-                    v = r0[b + k] + r0[b + c + k]
+                    v = np.float32(0.0) + r0[b + k]  # from +0.0, as the sum it replaces (-0.0 inputs give +0.0)
+                    v += r0[b + c + k]
                     v += r1[b + k]
                     v += r1[b + c + k]
                     dst[j * c + k] = v * scale

@@ -388,6 +388,7 @@ def test_area_down_gives_the_bits_of_the_strided_sum(s):
                 acc += img[i::s, j::s]
         acc *= np.float32(1.0 / (s * s))
         assert np.array_equal(area_down(img, s), acc)
+    assert not np.signbit(area_down(np.full((2 * s, 2 * s, 3), -0.0, np.float32), s)).any()  # +0.0, as the sum
 
 
 @pytest.mark.parametrize("s", [1, 2, 3, 4])

@@ -243,3 +243,24 @@ def test_process_with_menon_equals_the_separate_passes(pattern, ccm, tone_curve)
         K.apply_ccm(want, m, want)
     K.finish(want, st._luts()[1], st.tone_curve, want)
     assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+def test_batch_range_error_describes_the_whole_batch_before_any_work():
+    """A batch's [0, 1] check stays up front: the error gives the range over every image (not the first bad one's)
+    and comes before argument errors; a single image's check runs inside the mosaicking pass."""
+    x = np.random.default_rng(2).random((3, 8, 10, 3)).astype(np.float32)
+    x[0, 1, 1, 0] = -0.5
+    x[2, 3, 3, 2] = 2.0
+    with pytest.raises(InputError, match=r"got range \[-0\.5, 2\]"):
+        degrade(x, "mi_note10", iso=1000, k=1.0, seed=0)  # iso and k together would be the next error
+
+
+def test_process_reports_a_float_raw_that_overflows_float32():
+    """A finite float64 raw that overflows float32 when normalised is reported, as the demosaicer reports it,
+    also on the fused Menon path."""
+    from isp_sim import process
+
+    raw = np.full((6, 6), 0.5)
+    raw[2, 3] = -1e39
+    with pytest.raises(InputError, match="infinite"):
+        process(raw, black_level=0.0, white_level=1.0)
