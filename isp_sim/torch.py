@@ -385,10 +385,13 @@ def _param_maps(params: Sequence[NoiseParams], cm: torch.Tensor, name: str, devi
 
 
 def _tukey_quantile(u: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    small = lam.abs() < 1e-12
-    safe = torch.where(small, torch.ones_like(lam), lam)
-    q = (u.pow(safe) - (1.0 - u).pow(safe)) / safe
-    return torch.where(small, torch.log(u) - torch.log1p(-u), q)
+    """Tukey lambda quantile in its expm1 form, ``(expm1(lam ln u) - expm1(lam ln(1 - u))) / lam`` (the numba
+    engine's, :func:`isp_sim._rng.quantile_table`): no cancellation for tiny ``|lam|``; the logistic at 0."""
+    zero = lam == 0
+    safe = torch.where(zero, torch.ones_like(lam), lam)
+    lu, lv = torch.log(u), torch.log1p(-u)
+    q = (torch.expm1(safe * lu) - torch.expm1(safe * lv)) / safe
+    return torch.where(zero, lu - lv, q)
 
 
 @torch.no_grad()

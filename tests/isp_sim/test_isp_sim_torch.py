@@ -96,6 +96,16 @@ def test_raw_variance_law_matches_numba(profile, iso):
                 assert st[c][1] == pytest.approx(want, rel=0.03), (level, c)
 
 
+@pytest.mark.parametrize("lam", [1e-16, -1e-13, 1e-11, 1e-9])
+def test_torch_tukey_quantile_is_stable_for_tiny_lambda(lam):
+    """The tensor engine's quantile uses the expm1 form, as the numba engine's tables do: shapes near 0 give the
+    logistic law (the naive (u^l - (1-u)^l) / l loses ~1e-16 / l to cancellation)."""
+    u = torch.linspace(1e-6, 1 - 1e-6, 1001, dtype=torch.float64)
+    got = ist._tukey_quantile(u, torch.full_like(u, lam)).numpy()
+    want = np.log(u.numpy() / (1 - u.numpy()))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
 def test_read_noise_quantiles_row_noise_and_bias():
     """Dark frames (4096 rows, so that row noise averages out of the means): Tukey-lambda quantiles of the
     read-noise sampler within 2% of the law's; dark-frame row std within 10% and bias within 0.05 DN of the
