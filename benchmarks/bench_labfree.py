@@ -12,7 +12,10 @@ A second table checks the single-frame estimator on chosen scenes (mi_note10, PR
 :func:`calibration.simulate.scene_frame`): a smooth bilinear ramp, and dead leaves of large leaves only
 (r >= 24 px; three scenes), per ISO the largest K error over the four channels.
 
-    python benchmarks/bench_labfree.py [--size 512 768] [--work /tmp/bench_labfree] [--chosen-scenes-only]
+A third table says why single frames of these scenes stay biased: how much of the scene itself passes through the
+estimator's fine-scale filter (and through a full-resolution green-quincunx difference), against the noise.
+
+    python benchmarks/bench_labfree.py [--size 512 768] [--work /tmp/bench_labfree] [--chosen-scenes-only | --texture-only]
 """
 
 from __future__ import annotations
@@ -35,11 +38,52 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, nargs=2, default=(512, 768))
     ap.add_argument("--work", default="/tmp/bench_labfree")
     ap.add_argument("--chosen-scenes-only", action="store_true", help="only the second table (a few seconds)")
+    ap.add_argument("--texture-only", action="store_true",
+                    help="only the third table: how much texture the sessions' scenes put into the fine scale")
     a = ap.parse_args(argv)
+    if a.texture_only:
+        _texture(a)
+        return 0
     if not a.chosen_scenes_only:
         _sessions(a)
     _chosen_scenes()
+    _texture(a)
     return 0
+
+
+def _texture(a) -> None:
+    """Per 8x8 tile of the green (Gr) plane of a session scene (the first of mi_note10's photo session, noise-free),
+    the scene's own variance through the single-frame estimator's fine-scale filter (the plane's mixed second
+    difference, :func:`calibration.labfree._single_tiles`) and through a full-resolution green-quincunx difference
+    (Gr minus the mean of its four diagonal Gb neighbours, noise gain 1.25), each over the noise variance the
+    true model gives the tile at that ISO: what texture passes for noise (quantiles over the tiles)."""
+    from calibration.labfree import _single_tiles
+    from isp_sim.cfa import mosaic
+    from isp_sim.profile import load_profile
+    from isp_sim.scenes import dead_leaves, natural_palette
+
+    h, w = a.size
+    srng = np.random.default_rng(np.random.SeedSequence([7, 0x5CE]))  # simulate_capture's scene stream, seed 7
+    pal = natural_palette(srng)
+    scene = dead_leaves(srng, max(h, w), palette=pal)[:h, :w].astype(np.float64) ** 2.2
+    m = mosaic(scene, "RGGB")
+    prof = load_profile("mi_note10")
+    print()
+    print("| mi_note10 ISO | fine-scale texture / noise per tile, quantiles 10/25/50/75/90% | "
+          "green-quincunx difference, same |")
+    print("|---|---|---|")
+    for iso in (800, 3200, 12800):
+        t = prof.at_iso(iso)
+        clean = 0.8 * (t.white_level - float(t.black_level.max())) * m / m.max()  # above black, as scene_frame
+        noise = lambda mu: t.K[1] * mu + t.read_std[1] ** 2 + t.row_std ** 2 + 1 / 12  # noqa: E731
+        gr, gb = clean[0::2, 1::2], clean[1::2, 0::2]
+        mu, vf, _ = _single_tiles(gr, 8)
+        d = gr[1:, :-1] - 0.25 * (gb[:-1, :-1] + gb[:-1, 1:] + gb[1:, :-1] + gb[1:, 1:])
+        th, tw = d.shape[0] // 8 * 8, d.shape[1] // 8 * 8
+        q = ((d[:th, :tw] ** 2).reshape(th // 8, 8, tw // 8, 8).mean((1, 3))
+             / (1.25 * noise(gr[1:, :-1][:th, :tw]).reshape(th // 8, 8, tw // 8, 8).mean((1, 3))))
+        fmt = lambda v: " / ".join(f"{x:.2g}" for x in np.percentile(v, [10, 25, 50, 75, 90]))  # noqa: E731
+        print(f"| {iso} | {fmt(vf / noise(mu))} | {fmt(q)} |", flush=True)
 
 
 def _chosen_scenes() -> None:
