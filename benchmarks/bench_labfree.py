@@ -57,7 +57,8 @@ def _texture(a) -> None:
     difference, :func:`calibration.labfree._single_tiles`) and through a full-resolution green-quincunx difference
     (Gr minus the mean of its four diagonal Gb neighbours, noise gain 1.25), each over the noise variance the
     true model gives the tile at that ISO: what texture passes for noise (quantiles over the tiles)."""
-    from calibration.labfree import _single_tiles
+    from calibration.labfree import _single_tiles, single_estimate
+    from calibration.simulate import scene_frame
     from isp_sim.cfa import mosaic
     from isp_sim.profile import load_profile
     from isp_sim.scenes import dead_leaves, natural_palette
@@ -70,8 +71,9 @@ def _texture(a) -> None:
     prof = load_profile("mi_note10")
     print()
     print("| mi_note10 ISO | fine-scale texture / noise per tile, quantiles 10/25/50/75/90% | "
-          "green-quincunx difference, same |")
-    print("|---|---|---|")
+          "green-quincunx difference, same | noisy frame (PRNU 1%), Gr: usable tiles, judged pure noise, "
+          "single-frame K error |")
+    print("|---|---|---|---|")
     for iso in (800, 3200, 12800):
         t = prof.at_iso(iso)
         clean = 0.8 * (t.white_level - float(t.black_level.max())) * m / m.max()  # above black, as scene_frame
@@ -83,7 +85,9 @@ def _texture(a) -> None:
         q = ((d[:th, :tw] ** 2).reshape(th // 8, 8, tw // 8, 8).mean((1, 3))
              / (1.25 * noise(gr[1:, :-1][:th, :tw]).reshape(th // 8, 8, tw // 8, 8).mean((1, 3))))
         fmt = lambda v: " / ".join(f"{x:.2g}" for x in np.percentile(v, [10, 25, 50, 75, 90]))  # noqa: E731
-        print(f"| {iso} | {fmt(vf / noise(mu))} | {fmt(q)} |", flush=True)
+        e = single_estimate(scene_frame(scene, t, "RGGB", seed=iso), "RGGB", t.black_level, t.white_level)
+        print(f"| {iso} | {fmt(vf / noise(mu))} | {fmt(q)} | {e.n_tiles[1] + e.n_rejected[1]}, {e.n_tiles[1]}, "
+              f"{100 * (e.K[1] / t.K[1] - 1):+.1f}% |", flush=True)
 
 
 def _chosen_scenes() -> None:
