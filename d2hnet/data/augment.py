@@ -53,8 +53,8 @@ def illumination_adjust(images: list[np.ndarray], rng: np.random.Generator, p: f
     return [apply_ia(u, g) for u in images], True
 
 
-def draw_ca(rng: np.random.Generator, a_range: tuple[float, float] = (0.3, 0.6),
-            b_range: tuple[float, float] = (0.001, 0.01), p: float = 0.5) -> tuple[bool, float, float]:
+def draw_ca(rng: np.random.Generator, p: float = 0.5, a_range: tuple[float, float] = (0.3, 0.6),
+            b_range: tuple[float, float] = (0.001, 0.01)) -> tuple[bool, float, float]:
     """CA's draws: whether it fires (probability ``p``), its gain ``a`` and offset ``b`` (all always drawn)."""
     fire = _fires(rng, p)
     a = rng.uniform(*a_range)
@@ -70,7 +70,7 @@ def apply_ca(s: np.ndarray, a: float, b: float) -> np.ndarray:
 def color_adjust(short: np.ndarray, rng: np.random.Generator, p: float = 0.5,
                  a_range: tuple[float, float] = (0.3, 0.6), b_range: tuple[float, float] = (0.001, 0.01)) -> tuple[np.ndarray, bool]:
     """CA: with probability ``p`` map the (clean) short exposure to ``clip(a * s + b, 0, 1)``."""
-    fire, a, b = draw_ca(rng, a_range, b_range, p)
+    fire, a, b = draw_ca(rng, p, a_range, b_range)
     if not fire:
         return short, False
     return apply_ca(short, a, b), True

@@ -179,7 +179,7 @@ class TrainDataset(Dataset):
         """
         s, c = self.s, self.s.crop
         ia, g = draw_ia(rng, s.ia_p, s.ia_gammas)
-        ca, a, b = draw_ca(rng, s.ca_a, s.ca_b, s.ca_p)
+        ca, a, b = draw_ca(rng, s.ca_p, s.ca_a, s.ca_b)
         if long.dtype in (np.uint8, np.uint16) and short.dtype == long.dtype:
             table = _value_table(long.dtype)
             if ia:
