@@ -12,10 +12,17 @@ A second table checks the single-frame estimator on chosen scenes (mi_note10, PR
 :func:`calibration.simulate.scene_frame`): a smooth bilinear ramp, and dead leaves of large leaves only
 (r >= 24 px; three scenes), per ISO the largest K error over the four channels.
 
-A third table says why single frames of these scenes stay biased: how much of the scene itself passes through the
+A third table says why single frames of these scenes are hard: how much of the scene itself passes through the
 estimator's fine-scale filter (and through a full-resolution green-quincunx difference), against the noise.
 
-    python benchmarks/bench_labfree.py [--size 512 768] [--work /tmp/bench_labfree] [--chosen-scenes-only | --texture-only]
+A fourth table gives single frames at a phone photo's scale (default 2048x3072, 6 MP; a 0.4 MP frame of these
+scenes holds only a few dozen noise-free tiles per channel): two session-style dead-leaves scenes per phone, each
+ISO, the phone's PRNU; per frame the largest K error over the four channels, the largest error of the two frames
+combined as a calibration combines them (per channel the median of the frames that trust it), and the channels
+the estimator marked unreliable.
+
+    python benchmarks/bench_labfree.py [--size 512 768] [--work /tmp/bench_labfree]
+        [--chosen-scenes-only | --texture-only | --large-only [--large-size 2048 3072]]
 """
 
 from __future__ import annotations
@@ -40,15 +47,55 @@ def main(argv=None) -> int:
     ap.add_argument("--chosen-scenes-only", action="store_true", help="only the second table (a few seconds)")
     ap.add_argument("--texture-only", action="store_true",
                     help="only the third table: how much texture the sessions' scenes put into the fine scale")
+    ap.add_argument("--large-only", action="store_true", help="only the fourth table: single frames at 6 MP")
+    ap.add_argument("--large-size", type=int, nargs=2, default=(2048, 3072))
     a = ap.parse_args(argv)
     if a.texture_only:
         _texture(a)
+        return 0
+    if a.large_only:
+        _large_frames(a)
         return 0
     if not a.chosen_scenes_only:
         _sessions(a)
     _chosen_scenes()
     _texture(a)
+    if not a.chosen_scenes_only:
+        _large_frames(a)
     return 0
+
+
+def _large_frames(a) -> None:
+    """Single frames of phone-photo size: the scenes :func:`calibration.simulate_capture` would shoot at that size
+    (seed 7: dead leaves down to 2 px, natural colours, gamma 2.2 to linear), each through every ISO of each phone
+    (:func:`calibration.simulate.scene_frame`, the phone's PRNU)."""
+    from calibration.labfree import single_estimate
+    from calibration.pipeline import _combine
+    from calibration.simulate import scene_frame
+    from isp_sim.profile import load_profile
+    from isp_sim.scenes import dead_leaves, natural_palette
+
+    root = Path(__file__).resolve().parents[1]
+    h, w = a.large_size
+    srng = np.random.default_rng(np.random.SeedSequence([7, 0x5CE]))  # simulate_capture's scene stream, seed 7
+    pal = natural_palette(srng)
+    scenes = [dead_leaves(srng, max(h, w), palette=pal)[:h, :w].astype(np.float64) ** 2.2 for _ in range(2)]
+    print()
+    print(f"| phone | ISO | single-frame K, {h}x{w}: largest error per frame | the 2 frames combined | "
+          "channels marked unreliable |")
+    print("|---|---|---|---|---|")
+    for prof_name, isos, prnu in PHONES:
+        prof = load_profile(prof_name if not prof_name.endswith(".json") else str(root / prof_name))
+        for iso in isos:
+            t = prof.at_iso(iso)
+            es = [single_estimate(scene_frame(s, t, "RGGB", seed=iso + k, prnu=prnu), "RGGB", t.black_level,
+                                  t.white_level) for k, s in enumerate(scenes)]
+            errs = np.array([e.K / t.K - 1 for e in es])
+            worst = [f"{100 * float(np.max(np.abs(r))):.1f}%" for r in errs]
+            med = 100 * float(np.max(np.abs(_combine(es)[1] / t.K - 1)))  # what a calibration of the 2 would use
+            bad = [f"frame {k}: {np.flatnonzero(~e.reliable).tolist()}" for k, e in enumerate(es) if not e.reliable.all()]
+            print(f"| {Path(prof_name).stem} | {iso} | {', '.join(worst)} | {med:.1f}% | {'; '.join(bad) or '-'} |",
+                  flush=True)
 
 
 def _texture(a) -> None:
@@ -71,8 +118,8 @@ def _texture(a) -> None:
     prof = load_profile("mi_note10")
     print()
     print("| mi_note10 ISO | fine-scale texture / noise per tile, quantiles 10/25/50/75/90% | "
-          "green-quincunx difference, same | noisy frame (PRNU 1%), Gr: usable tiles, judged pure noise, "
-          "single-frame K error |")
+          "green-quincunx difference, same | noisy frame (PRNU 1%), Gr: tiles past its own loose test, judged pure "
+          "noise, single-frame K error |")
     print("|---|---|---|---|")
     for iso in (800, 3200, 12800):
         t = prof.at_iso(iso)

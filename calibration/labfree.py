@@ -17,18 +17,27 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", with Liu, Tanaka and
     Okutomi 2013's idea of keeping weakly textured patches): per CFA plane and ``t x t`` tile
     (1) a fine-scale variance, the mean square of the mixed second difference ``[1,-2,1] x [1,-2,1] / 6``
-    (unit gain for white noise; blind to shading, to anything linear in x or y and to axis-aligned edges),
-    (2) a coarse-scale variance, the residual variance around the tile's least-squares plane. White noise
-    gives the same value at both scales; scene structure, whose spectrum falls with frequency, shows more at
-    the coarse one, so tiles whose coarse / fine ratio is above the 80% point of pure noise's are dropped
-    (Foi's smoothness mask). (3) Texture that survives only adds variance: the kept tiles' fine variances are
-    fitted by maximum likelihood (EM) as a mixture of pure-noise tiles, gamma distributed around
-    ``K mu + c`` with the shape that pure noise through the same test has (simulated once, fixed seed), and
-    textured tiles, log-uniform above it. Accuracy is limited by texture that passes as noise: within 6% on
-    smooth scenes, 17-40% (largest channel) on the benchmark's dead-leaves scenes (BENCHMARKS.md), so a calibration prefers
-    bursts and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise;
-    a PRNU of ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the
-    electron count (1% PRNU at 1000 electrons: +10%), which the report states.
+    (unit gain for white noise; blind to shading, to anything linear in x or y, to axis-aligned edges and to
+    row noise), (2) a coarse-scale variance, the residual variance around the tile's least-squares plane. White
+    noise gives the same value at both scales; scene structure, whose spectrum falls with frequency, shows more
+    at the coarse one (Foi's smoothness mask). (3) A channel's tiles are those that the OTHER three channels
+    judge smooth (coarse / fine below the 80% point of pure noise's; two of three where all three leave fewer
+    than 200 tiles), less those whose own ratio is above pure noise's 99% point: scene structure is mostly shared
+    between the channels and their noise is not, so the variances a channel is fitted on are not selected by its
+    own noise (a channel's own test keeps the textured tiles whose noise happened to be high: +5-10% in K).
+    (4) Texture that survives only adds variance: the kept tiles' fine variances are fitted by maximum likelihood
+    (EM) as a mixture of pure-noise tiles, gamma distributed around ``K mu + c`` with the shape that pure noise
+    has (simulated once, fixed seed), and textured tiles, log-uniform above it. (5) The texture the tiles judged
+    pure noise still hold is estimated from the other channels and subtracted before the final line fit: the
+    tile mean of the product of two channels' fine-scale maps has no noise part and, for shared structure,
+    measures the texture (:func:`_shared_texture`); it misses structure near the CFA plane's Nyquist frequency
+    (the channels sample it at different phases) and colour-only structure. The tiles' scatter about the fit is
+    checked against pure noise's: above 3x, a note says K is unreliable and its error is inflated. Accuracy
+    (BENCHMARKS.md): within 5% on smooth scenes; on the benchmark's dead-leaves scenes 4-9% (largest channel)
+    on 6 MP frames, where a 0.4 MP frame holds too few noise-free tiles (8-32%). A calibration prefers bursts
+    and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise; a PRNU of
+    ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the electron count (1%
+    PRNU at 1000 electrons: +10%), which the report states. The dark variance ``c`` excludes row noise.
 ``dng_tag`` (:func:`tag_estimate`), the vendor's DNG NoiseProfile (tag 51041, one ``(S, O)`` pair for all
     planes or one per plane): ``K = S (W - B)`` and ``c = O (W - B)^2`` (isp_sim's convention,
     :func:`isp_sim.params.dng_noise_profile`); marked as derived from the vendor's model.
@@ -74,6 +83,8 @@ class LabFreeEstimate:
     files: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     points: list = field(default_factory=list)  # per channel (bin means, bin variances) for the report
+    warnings: list = field(default_factory=list)  # what a user must see (the calibration passes them on)
+    reliable: np.ndarray = field(default_factory=lambda: np.ones(4, bool))  # per channel: False = do not trust K
 
 
 def _line(mu: np.ndarray, var: np.ndarray, weight: np.ndarray) -> tuple[float, float, float, float]:
@@ -252,11 +263,11 @@ def _flat_tiles(a: np.ndarray, t: int) -> np.ndarray:
     return _tiles(a, t).transpose(0, 2, 1, 3).reshape(-1, t * t)
 
 
-def _single_tiles(plane: np.ndarray, t: int):
+def _single_tiles(plane: np.ndarray, t: int, curv: np.ndarray | None = None):
     """Per ``t x t`` tile: (mean, fine-scale variance = mean curvature^2, coarse variance = the residual variance
-    around the tile's least-squares plane)."""
+    around the tile's least-squares plane); ``curv``: the plane's :func:`_curvature`, if already computed."""
     tp = _flat_tiles(plane, t)
-    te = _flat_tiles(_curvature(plane), t)
+    te = _flat_tiles(_curvature(plane) if curv is None else curv, t)
     yy, xx = np.mgrid[0:t, 0:t]
     A = np.stack([np.ones(t * t), xx.ravel() / t - 0.5, yy.ravel() / t - 0.5], 1)
     proj = np.eye(t * t) - A @ np.linalg.pinv(A)
@@ -264,19 +275,69 @@ def _single_tiles(plane: np.ndarray, t: int):
     return tp.mean(1), (te**2).mean(1), (r**2).sum(1) / (t * t - 3)
 
 
+def _neighbour_shifts(a: tuple[int, int], b: tuple[int, int]) -> list[tuple[int, int]]:
+    """Plane-index shifts ``(sy, sx)`` that take a site of the channel at cell position ``a`` to the nearest sites
+    of the channel at ``b`` (1, 2 or 4 of them: the same row/column, or the two / four diagonal neighbours)."""
+    def axis(d):
+        return [0] if d == 0 else [0, -1] if d > 0 else [0, 1]
+    return [(sy, sx) for sy in axis(b[0] - a[0]) for sx in axis(b[1] - a[1])]
+
+
+def _shifted(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
+    """``out[y, x] = a[y + sy, x + sx]`` with the edge row/column repeated where that falls outside."""
+    q = np.pad(a, 1, mode="edge")
+    return q[1 + sy:1 + sy + a.shape[0], 1 + sx:1 + sx + a.shape[1]]
+
+
+def _shared_texture(curvs: list, noise: list, mus: list, sites: list, c: int, t: int) -> np.ndarray:
+    """Per tile, an estimate of the scene's own variance in channel ``c``'s fine-scale map (the texture that
+    passes for noise), from the other channels ``b``: the tile mean ``C_cb`` of ``d_c * d_b`` (``d``: curvature
+    maps, ``d_b`` at the nearest ``b`` sites) has no noise part (the channels' noise is independent) and, for
+    structure that the channels share (shading, edges, surface texture), equals the texture energy times
+    ``s_b / s_c``; so ``T_b = C_cb * mu_c / mu_b``, combined over the three other channels with weights
+    ``mu_b^2 / noise_b`` (``noise``: each channel's predicted noise variance per tile; the inverse of each
+    estimate's noise: a dark channel says little). Zero-mean noise on a pure-noise
+    tile; it misses structure finer than the CFA's site offsets (whose phase differs between the channels) and
+    colour-only structure."""
+    num = np.zeros(mus[c].shape)
+    den = np.zeros(mus[c].shape)
+    for b in range(len(curvs)):
+        if b == c:
+            continue
+        sh = _neighbour_shifts(sites[c], sites[b])
+        cov = sum(_flat_tiles(curvs[c] * _shifted(curvs[b], sy, sx), t).mean(1) for sy, sx in sh) / len(sh)
+        mb = np.maximum(mus[b], 0.0)
+        wb = mb**2 / noise[b]
+        num += wb * cov * mus[c] / np.maximum(mb, 1e-12)
+        den += wb
+    return np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
+
+
+#: A tile whose own coarse / fine ratio is above this quantile of pure noise's is dropped from its channel (strong
+#: structure of that channel alone, e.g. texture on a saturated colour the other channels barely see); loose, so
+#: that the tile's own noise hardly selects it (the reference's gamma law is fitted under the same condition).
+OWN_QUANTILE = 0.99
+#: The other three channels must all judge a tile smooth when that leaves this many tiles; else two of three.
+MIN_TILES_ALL = 200
+#: The kept tiles' variances scattering more than this many times pure noise's (gamma) variance: the fit rests
+#: on texture, not noise (too little noise-free area at this ISO); said in the notes, and K's error is inflated.
+MAX_DISPERSION = 3.0
+
+
 @lru_cache(maxsize=8)
-def _single_reference(t: int, quantile: float) -> tuple[float, float, float]:
+def _single_reference(t: int, quantile: float) -> tuple[float, float, float, float]:
     """White Gaussian noise of unit variance through :func:`_single_tiles` (fixed seed): the smoothness threshold
-    on coarse / fine (its ``quantile``) and a gamma law (shape, scale) of the fine variance of the tiles that pass
-    it: the distribution a pure-noise tile's variance has."""
+    on coarse / fine (its ``quantile``) and a gamma law (shape, scale) of the fine variance of all tiles: the
+    distribution a pure-noise tile's variance has (a channel's tiles are selected by the other channels' tests,
+    which its own noise does not enter, so its variance is not conditioned by them)."""
     from scipy import stats
 
     z = np.random.default_rng(0x5EED).standard_normal((64 * t, 64 * t))
     _, vf, vc = _single_tiles(z, t)
-    ratio = vc / vf
-    thr = float(np.quantile(ratio, quantile))
-    shape, _, scale = stats.gamma.fit(vf[ratio <= thr], floc=0)
-    return thr, float(shape), float(scale)
+    thr = float(np.quantile(vc / vf, quantile))
+    own = float(np.quantile(vc / vf, OWN_QUANTILE))
+    shape, _, scale = stats.gamma.fit(vf[vc <= own * vf], floc=0)
+    return thr, float(shape), float(scale), own
 
 
 def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000.0, iters: int = 200):
@@ -332,37 +393,78 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
         raise CalibrationError(f"smooth_quantile must be in (0, 1) and max_fraction in (0, 1], got "
                                f"{smooth_quantile!r}, {max_fraction!r}")
     top = max_fraction * (white - float(black.max()))
-    thr, shape, scale = _single_reference(tile, float(smooth_quantile))
-    Ks, cs, Kerr, cerr, ntiles, nrej, pts, clean = [], [], [], [], [], [], [], []
-    for c, (i, j) in enumerate(channel_sites(pattern)):
-        p = x[i::2, j::2].astype(np.float64)
-        mu, vf, vc = _single_tiles(p, tile)
-        mu = mu - off[c]
-        clip = _flat_tiles(p >= white, tile).any(1)
-        usable = ~clip & (mu > 0) & (mu < top) & (vf > 0)
-        ok = usable & (vc <= thr * vf)
+    thr, shape, scale, own = _single_reference(tile, float(smooth_quantile))
+    sites = channel_sites(pattern)
+    h = min(x[i::2, j::2].shape[0] for i, j in sites)
+    w = min(x[i::2, j::2].shape[1] for i, j in sites)
+    planes = [x[i::2, j::2][:h, :w].astype(np.float64) for i, j in sites]  # one tile grid for the four channels
+    curvs = [_curvature(p) for p in planes]
+    stats_ = [_single_tiles(p, tile, d) for p, d in zip(planes, curvs)]
+    mus = [m - off[c] for c, (m, _, _) in enumerate(stats_)]
+    clipped = [_flat_tiles(p >= white, tile).any(1) for p in planes]
+    smooth = [~clipped[c] & (vc <= thr * vf) for c, (_, vf, vc) in enumerate(stats_)]
+    warns: list[str] = []
+    reliable = np.ones(4, bool)
+    two_of_three: list[int] = []
+    fits = []
+    for c in range(4):
+        _, vf, vc = stats_[c]
+        mu = mus[c]
+        usable = ~clipped[c] & (mu > 0) & (mu < top) & (vf > 0) & (vc <= own * vf)
+        # the tiles the OTHER channels judge smooth: the scene's structure is mostly shared between the channels,
+        # their noise is not, so this channel's variances are not selected by its own noise (its own test would
+        # keep the textured tiles whose noise happened to be high, biasing K up)
+        votes = np.sum([smooth[b] for b in range(4) if b != c], 0)
+        ok = usable & (votes == 3)
+        if ok.sum() < MIN_TILES_ALL:
+            ok = usable & (votes >= 2)
+            two_of_three.append(c)
         if ok.sum() < 30:
             raise CalibrationError(f"channel {c}: only {int(ok.sum())} smooth unclipped tiles below "
                                    f"{100 * max_fraction:.0f}% of saturation in the frame (30 needed)")
         m, v = mu[ok], vf[ok] / (shape * scale)  # unit mean for pure noise
-        K, cc, w, post = _mixture_fit(m, v, shape)
-        # the standard errors from the tiles judged pure noise (weighted line, weights 1 / predicted variance^2),
-        # the report's points from their signal bins
+        K, cc, wt, post = _mixture_fit(m, v, shape)
         sel = post > 0.5
         if sel.sum() < 3:
             raise CalibrationError(f"channel {c}: fewer than 3 tiles judged pure noise in the frame")
-        _, _, ke, ce = _line(m[sel], v[sel], 1.0 / np.maximum(K * m[sel] + cc, 1e-12) ** 2)
+        fits.append((usable, ok, m, v, K, cc, wt, sel))
+    # each channel's noise variance per tile as its mixture fit predicts it: the weights of the texture estimate
+    noise = [np.maximum(f[4] * np.maximum(mus[c], 0.0) + f[5], 1e-12) for c, f in enumerate(fits)]
+    Ks, cs, Kerr, cerr, ntiles, nrej, pts, clean = [], [], [], [], [], [], [], []
+    for c, (usable, ok, m, v, K, cc, wt, sel) in enumerate(fits):
+        # pure noise's v / (K mu + c) has variance 1 / shape; much more: the class holds texture
+        disp = float(np.var(v[sel] / (K * m[sel] + cc)) * shape)
+        # K and c from the tiles judged pure noise less the texture they share with the other channels (weighted
+        # line, weights 1 / predicted variance^2); the report's points from their signal bins
+        vt = (stats_[c][1] - _shared_texture(curvs, noise, mus, sites, c, tile))[ok] / (shape * scale)
+        K2, c2, ke, ce = _line(m[sel], vt[sel], 1.0 / np.maximum(K * m[sel] + cc, 1e-12) ** 2)
+        if K2 > 0:
+            K, cc = K2, max(c2, 1e-3)
+        else:
+            warns.append(f"single frame: channel {c}: the texture-corrected line gave K <= 0; K from the mixture fit")
+        if disp > MAX_DISPERSION:
+            warns.append(f"single frame: channel {c}: the tiles judged pure noise scatter {disp:.1f}x as much as "
+                         "noise does: the scene has too little noise-free area at this level; K is unreliable "
+                         "(its error inflated accordingly)")
+            reliable[c] = False
+        ke, ce = ke * math.sqrt(max(disp, 1.0)), ce * math.sqrt(max(disp, 1.0))
         Ks.append(K), cs.append(cc), Kerr.append(ke), cerr.append(ce)
         ntiles.append(int(sel.sum())), nrej.append(int(usable.sum() - sel.sum()))
-        pts.append(_binned_points(m[sel], v[sel], top, min_count=5))
-        clean.append(w)
+        pts.append(_binned_points(m[sel], vt[sel], top, min_count=5))
+        clean.append(wt)
     return LabFreeEstimate("single", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                            [str(f) for f in files],
                            ["single frame: PRNU cannot be separated from temporal noise (K biased up by about "
                             f"PRNU^2 x electrons; signals above {100 * max_fraction:.0f}% of saturation not used); "
-                            "scene texture that survives the smoothness test biases K up (BENCHMARKS.md)",
+                            "scene texture that neither the smoothness test nor the cross-channel correction "
+                            "removes biases K (BENCHMARKS.md)",
+                            "single frame: the dark variance excludes row noise (the fine-scale filter cancels "
+                            "anything constant along a row)",
                             "single frame: tiles judged pure noise per channel: "
-                            + ", ".join(f"{100 * w:.0f}%" for w in clean)], pts)
+                            + ", ".join(f"{100 * w:.0f}%" for w in clean)]
+                           + ([f"single frame: channels {two_of_three}: fewer than {MIN_TILES_ALL} tiles smooth in "
+                               "all three other channels, two of three used"] if two_of_three else [])
+                           + warns, pts, warns, reliable)
 
 
 def tag_estimate(noise_profile: Sequence[Sequence[float]], black: Sequence[float] | np.ndarray, white: float, *,

@@ -214,7 +214,8 @@ def _bursts(photos: list) -> list[list]:
 
 def _combine(ests: list):
     """The estimate a lab-free ISO uses, in :data:`calibration.labfree.METHODS` order: bursts (inverse-variance mean
-    over bursts), the vendor's DNG tag, single frames (median); returns (method, K, K_err, dark_var)."""
+    over bursts), the vendor's DNG tag, single frames (median per channel over the frames that do not mark it
+    unreliable); returns (method, K, K_err, dark_var)."""
     from .labfree import METHODS
 
     for m in METHODS:
@@ -227,7 +228,12 @@ def _combine(ests: list):
             w = 1.0 / np.maximum(np.array([e.K_err for e in sel]), 1e-12) ** 2
             return m, (w * K).sum(0) / w.sum(0), 1.0 / np.sqrt(w.sum(0)), np.median(dv, axis=0)
         Kerr = np.array([e.K_err for e in sel])
-        return m, np.median(K, axis=0), np.median(Kerr, axis=0) / math.sqrt(len(sel)), np.median(dv, axis=0)
+        # per channel the median over the estimates that trust it (all of them where none does)
+        ok = np.array([e.reliable for e in sel])
+        ok[:, ~ok.any(0)] = True
+        med = [np.median(a[ok[:, c], c]) for a in (K, Kerr, dv) for c in range(4)]
+        n = ok.sum(0)
+        return m, np.array(med[:4]), np.array(med[4:8]) / np.sqrt(n), np.array(med[8:])
     return None
 
 
@@ -409,10 +415,15 @@ class _Run:
             paths = [f.path for f in group]
             data = [d for _, d in self._frames(paths)]
             try:
+                est = None
                 if len(data) >= 2:
-                    out.append(burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths))
+                    est = burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths)
                 elif data:
-                    out.append(single_estimate(data[0], self.pattern, self.black, self.white, bias=bias, files=paths))
+                    est = single_estimate(data[0], self.pattern, self.black, self.white, bias=bias, files=paths)
+                if est is not None:
+                    out.append(est)
+                    self.msgs.extend(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: {w}"
+                                     for w in est.warnings)
             except ValueError as exc:
                 self.msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate ({exc})")
         tagged = next((f for f in photos if f.noise_profile), None)
@@ -446,7 +457,10 @@ class _Run:
                              read_std_err=np.zeros(4), row_std=0.0, row_std_err=0.0, dsnu=None, dsnu_removed=False,
                              quant_dominated=np.ones(4, bool), laws=[None] * 4)
             notes.append(f"ISO {iso:g}: no dark frames: read noise Gaussian with std sqrt(dark variance - 1/12) from "
-                         f"the {method} fit's intercept (it includes any row noise); no row noise and no bias modelled")
+                         f"the {method} fit's intercept ("
+                         + ("row noise, which the single-frame filter cancels, is not in it"
+                            if method == "single" else "it includes any row noise")
+                         + "); no row noise and no bias modelled")
             source = method
         else:
             source = "dark_frames"
