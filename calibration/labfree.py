@@ -33,8 +33,9 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     measures the texture (:func:`_shared_texture`); it misses structure near the CFA plane's Nyquist frequency
     (the channels sample it at different phases) and colour-only structure. The tiles' scatter about the fit is
     checked against pure noise's: above 3x, a note says K is unreliable and its error is inflated. Accuracy
-    (BENCHMARKS.md): within 5% on smooth scenes; on the benchmark's dead-leaves scenes 4-9% (largest channel)
-    on 6 MP frames, where a 0.4 MP frame holds too few noise-free tiles (8-32%). A calibration prefers bursts
+    (BENCHMARKS.md): within 5% on smooth scenes; on the benchmark's dead-leaves scenes 3.5-8.8% (largest
+    channel, two 6 MP frames combined; one ISO marked unreliable), while a 0.4 MP frame holds too few
+    noise-free tiles (8-32%). A calibration prefers bursts
     and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise; a PRNU of
     ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the electron count (1%
     PRNU at 1000 electrons: +10%), which the report states. The dark variance ``c`` excludes row noise.
