@@ -1,7 +1,7 @@
 """Noise parameters without a lab: tripod bursts, single photos of any scene, and DNG NoiseProfile tags.
 
 Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark temporal variance ``c``
-(read + row noise + 1/12 DN^2 of rounding) per CFA channel at one ISO; each returns a
+(read + row noise + 1/12 DN^2 of rounding; a single frame's excludes row noise) per CFA channel at one ISO; each returns a
 :class:`LabFreeEstimate` naming its method.
 
 ``burst`` (:func:`burst_estimate`), two or more frames of a static scene at one ISO and exposure:
@@ -32,10 +32,11 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     tile mean of the product of two channels' fine-scale maps has no noise part and, for shared structure,
     measures the texture (:func:`_shared_texture`); it misses structure near the CFA plane's Nyquist frequency
     (the channels sample it at different phases) and colour-only structure. The tiles' scatter about the fit is
-    checked against pure noise's: above 3x, a note says K is unreliable and its error is inflated. Accuracy
-    (BENCHMARKS.md): within 5% on smooth scenes; on the benchmark's dead-leaves scenes 3.5-8.8% (largest
-    channel, two 6 MP frames combined; one ISO marked unreliable), while a 0.4 MP frame holds too few
-    noise-free tiles (8-32%). A calibration prefers bursts
+    checked against pure noise's: K's error is inflated by the square root of any excess, and above 3x (or
+    without a positive K) a warning marks the channel unreliable (a calibration then combines the channel over
+    the frames that trust it). Accuracy (BENCHMARKS.md): within 6% on smooth scenes; on the benchmark's
+    dead-leaves scenes 3.2-9.4% (largest channel, two 6 MP frames combined; one ISO marked unreliable), while a
+    0.4 MP frame holds too few noise-free tiles (8-32%). A calibration prefers bursts
     and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise; a PRNU of
     ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the electron count (1%
     PRNU at 1000 electrons: +10%), which the report states. The dark variance ``c`` excludes row noise.
@@ -44,7 +45,7 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     :func:`isp_sim.params.dng_noise_profile`); marked as derived from the vendor's model.
 
 Without dark frames the read noise is taken as Gaussian with ``std = sqrt(c - 1/12)`` (it then includes any
-row noise) and no row noise or bias is modelled; the calibration says so in the profile and the report.
+row noise, except from single frames) and no row noise or bias is modelled; the calibration says so in the profile and the report.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ METHODS = ("burst", "dng_tag", "single")
 
 @dataclass
 class LabFreeEstimate:
-    """``K`` (4,) DN/e-, ``dark_var`` (4,) DN^2 (read + row + 1/12), their standard errors, per channel R, Gr, Gb, B."""
+    """``K`` (4,) DN/e-, ``dark_var`` (4,) DN^2 (read + row + 1/12; ``single``: read + 1/12), their standard errors,
+    per channel R, Gr, Gb, B."""
 
     method: str
     K: np.ndarray
@@ -249,14 +251,22 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
     return est
 
 
+_BORDER_GAIN = math.sqrt(6.0 / 8.0)
+
+
 def _curvature(plane: np.ndarray) -> np.ndarray:
     """The mixed second difference ``[1, -2, 1] x [1, -2, 1] / 6`` of one CFA plane (mirrored edges): unit
     gain for white noise, zero for any signal linear in x or in y (and any ``f(x) + g(y)``), so a leaf's
     shading and axis-aligned edges leave nothing; its response to a scene frequency ``(fx, fy)`` is
-    ``8/3 sin^2(fx/2) sin^2(fy/2)``."""
+    ``8/3 sin^2(fx/2) sin^2(fy/2)``. On the first and last row and column the mirrored difference is
+    ``2 (x1 - x0)`` (noise gain 8 instead of 6): scaled by ``sqrt(6 / 8)`` there, so that every pixel has
+    unit gain for white noise (else the border tiles read 4% high)."""
     q = np.pad(plane, 1, mode="reflect")
     d = q[:-2] - 2.0 * q[1:-1] + q[2:]
-    return (d[:, :-2] - 2.0 * d[:, 1:-1] + d[:, 2:]) / 6.0
+    d[[0, -1]] *= _BORDER_GAIN
+    out = (d[:, :-2] - 2.0 * d[:, 1:-1] + d[:, 2:]) / 6.0
+    out[:, [0, -1]] *= _BORDER_GAIN
+    return out
 
 
 def _flat_tiles(a: np.ndarray, t: int) -> np.ndarray:
@@ -290,18 +300,22 @@ def _shifted(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
     return q[1 + sy:1 + sy + a.shape[0], 1 + sx:1 + sx + a.shape[1]]
 
 
-def _shared_texture(curvs: list, noise: list, mus: list, sites: list, c: int, t: int) -> np.ndarray:
+def _shared_texture(curvs: list, noise: list, mus: list, sites: list, c: int, t: int,
+                    clipped: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per tile, an estimate of the scene's own variance in channel ``c``'s fine-scale map (the texture that
     passes for noise), from the other channels ``b``: the tile mean ``C_cb`` of ``d_c * d_b`` (``d``: curvature
     maps, ``d_b`` at the nearest ``b`` sites) has no noise part (the channels' noise is independent) and, for
     structure that the channels share (shading, edges, surface texture), equals the texture energy times
     ``s_b / s_c``; so ``T_b = C_cb * mu_c / mu_b``, combined over the three other channels with weights
     ``mu_b^2 / noise_b`` (``noise``: each channel's predicted noise variance per tile; the inverse of each
-    estimate's noise: a dark channel says little). Zero-mean noise on a pure-noise
+    estimate's noise: a dark channel says little; a clipped tile of ``b`` none). Returns the estimate and its
+    own noise variance, ``noise_c mu_c^2 sum_b w_b g_cb / (sum_b w_b)^2`` with ``g_cb`` the variance of ``C_cb``
+    for independent unit white noise (:func:`_shared_gain`). Zero-mean noise on a pure-noise
     tile; it misses structure finer than the CFA's site offsets (whose phase differs between the channels) and
     colour-only structure."""
     num = np.zeros(mus[c].shape)
     den = np.zeros(mus[c].shape)
+    var = np.zeros(mus[c].shape)
     for b in range(len(curvs)):
         if b == c:
             continue
@@ -309,9 +323,24 @@ def _shared_texture(curvs: list, noise: list, mus: list, sites: list, c: int, t:
         cov = sum(_flat_tiles(curvs[c] * _shifted(curvs[b], sy, sx), t).mean(1) for sy, sx in sh) / len(sh)
         mb = np.maximum(mus[b], 0.0)
         wb = mb**2 / noise[b]
+        if clipped is not None:
+            wb = np.where(clipped[b], 0.0, wb)
         num += wb * cov * mus[c] / np.maximum(mb, 1e-12)
         den += wb
-    return np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
+        var += wb * _shared_gain(tuple(sh), t)
+    inv = np.where(den > 0, 1.0 / np.maximum(den, 1e-300), 0.0)
+    return num * inv, noise[c] * mus[c] ** 2 * var * inv**2
+
+
+@lru_cache(maxsize=32)
+def _shared_gain(shifts: tuple, t: int) -> float:
+    """The variance of a ``t x t`` tile mean of ``d_a * d_b`` averaged over ``shifts`` (:func:`_shared_texture`) for
+    two independent planes of unit white noise (fixed seed): averaging ``d_b`` over neighbouring sites cancels much
+    of its noise, which lies near the plane's Nyquist frequency (two shifts: about 1/20 of one shift's)."""
+    rng = np.random.default_rng(0x5EED + len(shifts))
+    da, db = (_curvature(rng.standard_normal((64 * t, 64 * t))) for _ in range(2))
+    cov = sum(_flat_tiles(da * _shifted(db, sy, sx), t).mean(1) for sy, sx in shifts) / len(shifts)
+    return float(cov.var())
 
 
 #: A tile whose own coarse / fine ratio is above this quantile of pure noise's is dropped from its channel (strong
@@ -321,20 +350,23 @@ OWN_QUANTILE = 0.99
 #: The other three channels must all judge a tile smooth when that leaves this many tiles; else two of three.
 MIN_TILES_ALL = 200
 #: The kept tiles' variances scattering more than this many times pure noise's (gamma) variance: the fit rests
-#: on texture, not noise (too little noise-free area at this ISO); said in the notes, and K's error is inflated.
+#: on texture, not noise (too little noise-free area at this ISO): a warning, and the channel is marked
+#: unreliable. (K's error is inflated by the square root of any scatter above 1.)
 MAX_DISPERSION = 3.0
 
 
 @lru_cache(maxsize=8)
 def _single_reference(t: int, quantile: float) -> tuple[float, float, float, float]:
-    """White Gaussian noise of unit variance through :func:`_single_tiles` (fixed seed): the smoothness threshold
-    on coarse / fine (its ``quantile``) and a gamma law (shape, scale) of the fine variance of all tiles: the
-    distribution a pure-noise tile's variance has (a channel's tiles are selected by the other channels' tests,
-    which its own noise does not enter, so its variance is not conditioned by them)."""
+    """White Gaussian noise of unit variance through :func:`_single_tiles` (fixed seed, four 64 x 64-tile planes):
+    the smoothness threshold on coarse / fine (its ``quantile``), the loose own threshold (:data:`OWN_QUANTILE`)
+    and a gamma law (shape, scale) of the fine variance of the tiles below the loose threshold: the distribution
+    a pure-noise tile's variance has where it is used (a channel's tiles are otherwise selected by the other
+    channels' tests, which its own noise does not enter)."""
     from scipy import stats
 
-    z = np.random.default_rng(0x5EED).standard_normal((64 * t, 64 * t))
-    _, vf, vc = _single_tiles(z, t)
+    rng = np.random.default_rng(0x5EED)
+    vf, vc = np.concatenate([np.stack(_single_tiles(rng.standard_normal((64 * t, 64 * t)), t)[1:]) for _ in range(4)],
+                            axis=1)
     thr = float(np.quantile(vc / vf, quantile))
     own = float(np.quantile(vc / vf, OWN_QUANTILE))
     shape, _, scale = stats.gamma.fit(vf[vc <= own * vf], floc=0)
@@ -435,15 +467,28 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
     for c, (usable, ok, m, v, K, cc, wt, sel) in enumerate(fits):
         # pure noise's v / (K mu + c) has variance 1 / shape; much more: the class holds texture
         disp = float(np.var(v[sel] / (K * m[sel] + cc)) * shape)
-        # K and c from the tiles judged pure noise less the texture they share with the other channels (weighted
-        # line, weights 1 / predicted variance^2); the report's points from their signal bins
-        vt = (stats_[c][1] - _shared_texture(curvs, noise, mus, sites, c, tile))[ok] / (shape * scale)
-        K2, c2, ke, ce = _line(m[sel], vt[sel], 1.0 / np.maximum(K * m[sel] + cc, 1e-12) ** 2)
+        # K and c from the tiles judged pure noise less the texture they share with the other channels: a weighted
+        # line, each tile's weight the inverse of its variance (pure noise's 1 / shape plus the correction's own
+        # noise, large where the other channels are dark); the report's points from their signal bins
+        # the correction is shrunk where its own noise is above pure noise's scatter (1 / shape): a tile whose
+        # other channels are dark keeps most of its texture rather than take on the correction's noise
+        t_hat, t_var = _shared_texture(curvs, noise, mus, sites, c, tile, clipped)
+        r_all = t_var / (shape * scale * noise[c]) ** 2  # the correction's variance, in units of the tile's
+        lam = 1.0 / (1.0 + r_all * shape)
+        vt = (stats_[c][1] - lam * t_hat)[ok] / (shape * scale)
+        s2 = np.maximum(K * m[sel] + cc, 1e-12)
+        r = (lam**2 * r_all)[ok][sel] * (noise[c][ok][sel] / s2) ** 2
+        K2, c2, ke, ce = _line(m[sel], vt[sel], 1.0 / (s2**2 * (1.0 / shape + r)))
         if K2 > 0:
             K, cc = K2, max(c2, 1e-3)
-        else:
-            warns.append(f"single frame: channel {c}: the texture-corrected line gave K <= 0; K from the mixture fit")
-        if disp > MAX_DISPERSION:
+            z = vt[sel] / np.maximum(K * m[sel] + cc, 1e-12)
+            disp = max(disp, float(np.mean((z - 1.0) ** 2 / (1.0 / shape + r))))
+        if not K2 > 0 or K <= 1.0000001e-6:
+            warns.append(f"single frame: channel {c}: no positive K from the tiles (the texture-corrected line gave "
+                         f"{K2:.3g}); K from the mixture fit, unreliable")
+            reliable[c] = False
+            ke, ce = max(ke, abs(K)), max(ce, abs(cc))
+        elif disp > MAX_DISPERSION:
             warns.append(f"single frame: channel {c}: the tiles judged pure noise scatter {disp:.1f}x as much as "
                          "noise does: the scene has too little noise-free area at this level; K is unreliable "
                          "(its error inflated accordingly)")

@@ -415,15 +415,10 @@ class _Run:
             paths = [f.path for f in group]
             data = [d for _, d in self._frames(paths)]
             try:
-                est = None
                 if len(data) >= 2:
-                    est = burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths)
+                    out.append(burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths))
                 elif data:
-                    est = single_estimate(data[0], self.pattern, self.black, self.white, bias=bias, files=paths)
-                if est is not None:
-                    out.append(est)
-                    self.msgs.extend(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: {w}"
-                                     for w in est.warnings)
+                    out.append(single_estimate(data[0], self.pattern, self.black, self.white, bias=bias, files=paths))
             except ValueError as exc:
                 self.msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate ({exc})")
         tagged = next((f for f in photos if f.noise_profile), None)
@@ -445,6 +440,13 @@ class _Run:
             self.msgs.append(f"ISO {iso:g}: photos gave no usable estimate: ISO not in the profile")
             return None
         method, K, K_err, dvar = pick
+        used = [e for e in ests if e.method == method]
+        self.msgs.extend(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in e.files)}: {w}"
+                         for e in used for w in e.warnings)
+        untrusted = [c for c in range(4) if not any(e.reliable[c] for e in used)]
+        if untrusted:
+            self.msgs.append(f"ISO {iso:g}: channel(s) {untrusted} marked unreliable by every {method} estimate: "
+                             "K there is the median of the unreliable ones")
         if np.any(K <= 0):
             self.msgs.append(f"ISO {iso:g}: non-positive K {K.tolist()} from the {method} estimate: ISO not in the "
                              "profile")
