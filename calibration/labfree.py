@@ -36,7 +36,7 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     without a positive K) a warning marks the channel unreliable (a calibration then combines the channel over
     the frames that trust it). Accuracy (BENCHMARKS.md): within 6% on smooth scenes; on the benchmark's
     dead-leaves scenes 3.2-9.4% (largest channel, two 6 MP frames combined; one ISO marked unreliable), while a
-    0.4 MP frame holds too few noise-free tiles (8-32%). A calibration prefers bursts
+    0.4 MP frame holds too few noise-free tiles (8-36%). A calibration prefers bursts
     and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise; a PRNU of
     ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the electron count (1%
     PRNU at 1000 electrons: +10%), which the report states. The dark variance ``c`` excludes row noise.

@@ -165,7 +165,7 @@ def test_single_frame_recovers_k_on_a_smooth_scene(iso):
 
 def test_single_frame_rejects_texture_that_a_plain_residual_takes_for_noise():
     """On the benchmark's harder scenes (leaves down to 2 px, texture on every leaf) the single-frame K is
-    within 10% here (2-9%; BENCHMARKS.md: 3.5-8.8% on 6 MP frames over two phones' ISO ranges), asserted within
+    within 10% here (2-9%; BENCHMARKS.md: 3.2-9.4% on 6 MP frames over two phones' ISO ranges), asserted within
     15%; the 4-neighbour residual's bin medians (the earlier estimator, recomputed here) are more than twice
     the truth, so the texture rejection is doing the work."""
     from calibration.labfree import _bins, single_estimate
