@@ -296,6 +296,41 @@ def test_single_frame_marks_a_channel_without_a_positive_k_unreliable():
     assert all(any(f"channel {c}: no positive K" in w for w in e.warnings) for c in np.flatnonzero(floor))
 
 
+def test_shots_of_different_scenes_at_one_level_are_not_a_burst(tmp_path):
+    """Three photos of different dead-leaves scenes at the same exposure, ISO and level: the level rule alone
+    groups some of them as a burst (whose temporal variance then holds two scenes: K off by 800x); the frames
+    themselves say they differ, so each is a single frame, with a message, and K is within the single-frame
+    accuracy (15% at this size). Frames of one scene (noise, 0.3 px of shake, or an almost flat scene) are one
+    scene; another scene is not."""
+    from calibration.discovery import scan
+    from calibration.pipeline import _bursts, _same_scene
+    from calibration.simulate import scene_frame
+    from isp_sim.profile import load_profile
+    from isp_sim.scenes import dead_leaves, natural_palette
+    from scipy.ndimage import shift
+
+    s = simulate_capture(PHONE_B, tmp_path / "s", isos=[1600], n_dark=0, n_flat_pairs=0, size=(768, 1024), n_scenes=3,
+                         burst=1, seed=3, write_noise_profile=False, prnu=0.005)
+    photos = scan(tmp_path / "s").photos[1600.0]
+    assert any(len(g) > 1 for g in _bursts(photos))  # what the level rule alone would do
+    r = _quiet_calibrate(tmp_path / "s")
+    e = r.estimates[1600.0]
+    assert e.method == "single" and len(e.labfree) == 3
+    assert any("not the same scene" in w for w in r.warnings)
+    np.testing.assert_allclose(e.K, s.truth[1600.0].K, rtol=0.15)
+
+    t = load_profile(PHONE_B).at_iso(1600)
+    rng = np.random.default_rng(5)
+    scene = dead_leaves(rng, 512, palette=natural_palette(rng)).astype(np.float64) ** 2.2
+    other = dead_leaves(rng, 512, palette=natural_palette(rng)).astype(np.float64) ** 2.2
+    flat = np.full((512, 512, 3), 0.4) * (1 + 0.002 * np.random.default_rng(1).standard_normal((512, 512, 1)))
+    shot = lambda sc, seed: scene_frame(sc, t, "RGGB", seed=seed, prnu=0.0)  # noqa: E731
+    assert _same_scene(shot(scene, 1), shot(scene, 2), "RGGB")
+    assert _same_scene(shot(scene, 1), shot(shift(scene, (0.3, -0.2, 0), order=1, mode="nearest"), 2), "RGGB")
+    assert _same_scene(shot(flat, 1), shot(flat, 2), "RGGB")
+    assert not _same_scene(shot(scene, 1), shot(other, 2), "RGGB")
+
+
 def test_single_frames_combine_per_channel_over_the_frames_that_trust_it():
     """Single-frame estimates of one ISO: per channel the median over the frames that do not mark that channel
     unreliable, the error divided by the square root of their number; a channel no frame trusts uses all."""
