@@ -1,8 +1,8 @@
 """Noise parameters without a lab: tripod bursts, single photos of any scene, and DNG NoiseProfile tags.
 
 Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark temporal variance ``c``
-(read + row noise + 1/12 DN^2 of rounding; a single frame's excludes row noise) per CFA channel at one ISO; each returns a
-:class:`LabFreeEstimate` naming its method.
+(read + row noise + 1/12 DN^2 of rounding; a single frame's excludes row noise) per CFA channel at one ISO;
+each returns a :class:`LabFreeEstimate` naming its method.
 
 ``burst`` (:func:`burst_estimate`), two or more frames of a static scene at one ISO and exposure:
     per pixel the temporal sample variance across the frames; the scene and PRNU cancel (they are the same
@@ -45,7 +45,8 @@ Three estimators of the shot-noise gain ``K`` (DN per electron) and the dark tem
     :func:`isp_sim.params.dng_noise_profile`); marked as derived from the vendor's model.
 
 Without dark frames the read noise is taken as Gaussian with ``std = sqrt(c - 1/12)`` (it then includes any
-row noise, except from single frames) and no row noise or bias is modelled; the calibration says so in the profile and the report.
+row noise, except from single frames) and no row noise or bias is modelled; the calibration says so in the
+profile and the report.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from .errors import CalibrationError
 
 from .estimators import SATURATION_FRACTION
 
-__all__ = ["LabFreeEstimate", "burst_estimate", "single_estimate", "tag_estimate", "METHODS"]
+__all__ = ["LabFreeEstimate", "burst_estimate", "single_estimate", "tag_estimate", "same_scene", "METHODS"]
 
 #: In the order a calibration prefers them for an ISO without flats: a measurement of the sensor's own temporal
 #: noise, the vendor's model, then the single-frame estimate (the least accurate: see BENCHMARKS.md).
@@ -511,6 +512,27 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
                            + ([f"single frame: channels {two_of_three}: fewer than {MIN_TILES_ALL} tiles smooth in "
                                "all three other channels, two of three used"] if two_of_three else [])
                            + warns, pts, warns, reliable)
+
+
+def same_scene(a: np.ndarray, b: np.ndarray, pattern: str) -> bool:
+    """Whether two raw frames show the same static scene (a burst), from their green planes binned 4 x 4: their
+    difference is within 4x of what noise alone gives it (the plane's mixed second difference of ``a - b``, unit
+    gain for white noise, sets the per-pixel noise variance; binning divides it by 16), or they correlate at
+    0.95 or more. Two shots of different scenes at the same exposure and level (the 3% level rule alone took
+    them for a burst, and a burst of two scenes puts the scene into the temporal variance: K off by 800x)
+    fail both."""
+    i, j = channel_sites(pattern)[1]
+    ga, gb = (np.asarray(x[i::2, j::2], np.float64) for x in (a, b))
+    h, w = ga.shape[0] // 4 * 4, ga.shape[1] // 4 * 4
+    if h == 0 or w == 0:
+        return False
+    bins = [g[:h, :w].reshape(h // 4, 4, w // 4, 4).mean(axis=(1, 3)) for g in (ga, gb)]
+    noise = float(np.mean(_curvature(ga - gb) ** 2))
+    if float(np.var(bins[0] - bins[1])) <= 4.0 * noise / 16.0:
+        return True
+    x, y = (v - v.mean() for v in bins)
+    den = math.sqrt(float((x * x).sum() * (y * y).sum()))
+    return den > 0 and float((x * y).sum()) / den >= 0.95
 
 
 def tag_estimate(noise_profile: Sequence[Sequence[float]], black: Sequence[float] | np.ndarray, white: float, *,

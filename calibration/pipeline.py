@@ -197,7 +197,8 @@ def _calibrate(root: Path, cache, *, jobs, iso_from_name, name, min_dsnu_frames,
 def _bursts(photos: list) -> list[list]:
     """Photos of one ISO grouped into bursts: consecutive frames (name order) at the same exposure time whose
     channel means agree within 3%; a group of one is a single frame. Metadata only: :meth:`_Run.photo_estimates`
-    then splits a group where consecutive frames do not show the same scene (:func:`_same_scene`)."""
+    then splits a group where consecutive frames do not show the same scene
+    (:func:`calibration.labfree.same_scene`)."""
     groups: list[list] = []
     for f in photos:
         g = groups[-1] if groups else None
@@ -211,31 +212,6 @@ def _bursts(photos: list) -> list[list]:
                 continue
         groups.append([f])
     return groups
-
-
-def _same_scene(a: np.ndarray, b: np.ndarray, pattern: str) -> bool:
-    """Whether two raw frames show the same static scene (a burst), from their green planes binned 4 x 4: their
-    difference is within 4x of what noise alone gives it (the plane's mixed second difference of ``a - b``, unit
-    gain for white noise, sets the per-pixel noise variance; binning divides it by 16), or they correlate at
-    0.95 or more. Two shots of different scenes at the same exposure and level (the 3% level rule alone took
-    them for a burst, and a burst of two scenes puts the scene into the temporal variance: K off by 800x)
-    fail both."""
-    from isp_sim.cfa import channel_sites
-
-    from .labfree import _curvature
-
-    i, j = channel_sites(pattern)[1]
-    ga, gb = (np.asarray(x[i::2, j::2], np.float64) for x in (a, b))
-    h, w = ga.shape[0] // 4 * 4, ga.shape[1] // 4 * 4
-    if h == 0 or w == 0:
-        return False
-    bins = [g[:h, :w].reshape(h // 4, 4, w // 4, 4).mean(axis=(1, 3)) for g in (ga, gb)]
-    noise = float(np.mean(_curvature(ga - gb) ** 2))
-    if float(np.var(bins[0] - bins[1])) <= 4.0 * noise / 16.0:
-        return True
-    x, y = (v - v.mean() for v in bins)
-    den = math.sqrt(float((x * x).sum() * (y * y).sum()))
-    return den > 0 and float((x * y).sum()) / den >= 0.95
 
 
 def _combine(ests: list):
@@ -434,7 +410,7 @@ class _Run:
 
     def photo_estimates(self, iso: float, photos: list, bias) -> list:
         """Every lab-free estimate this ISO's photos allow: one per burst (or single frame), and the DNG tag."""
-        from .labfree import burst_estimate, single_estimate, tag_estimate
+        from .labfree import burst_estimate, same_scene, single_estimate, tag_estimate
 
         out = []
         groups = []
@@ -444,7 +420,7 @@ class _Run:
             # the level rule is metadata only: split where consecutive frames do not show the same scene
             run = frames[:1]
             for prev, cur in zip(frames, frames[1:]):
-                if _same_scene(prev[1], cur[1], self.pattern):
+                if same_scene(prev[1], cur[1], self.pattern):
                     run.append(cur)
                 else:
                     self.msgs.append(f"ISO {iso:g}: photos {Path(prev[0].path).name} and {Path(cur[0].path).name}: "

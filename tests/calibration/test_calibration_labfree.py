@@ -303,7 +303,8 @@ def test_shots_of_different_scenes_at_one_level_are_not_a_burst(tmp_path):
     accuracy (15% at this size). Frames of one scene (noise, 0.3 px of shake, or an almost flat scene) are one
     scene; another scene is not."""
     from calibration.discovery import scan
-    from calibration.pipeline import _bursts, _same_scene
+    from calibration.labfree import same_scene
+    from calibration.pipeline import _bursts
     from calibration.simulate import scene_frame
     from isp_sim.profile import load_profile
     from isp_sim.scenes import dead_leaves, natural_palette
@@ -325,10 +326,10 @@ def test_shots_of_different_scenes_at_one_level_are_not_a_burst(tmp_path):
     other = dead_leaves(rng, 512, palette=natural_palette(rng)).astype(np.float64) ** 2.2
     flat = np.full((512, 512, 3), 0.4) * (1 + 0.002 * np.random.default_rng(1).standard_normal((512, 512, 1)))
     shot = lambda sc, seed: scene_frame(sc, t, "RGGB", seed=seed, prnu=0.0)  # noqa: E731
-    assert _same_scene(shot(scene, 1), shot(scene, 2), "RGGB")
-    assert _same_scene(shot(scene, 1), shot(shift(scene, (0.3, -0.2, 0), order=1, mode="nearest"), 2), "RGGB")
-    assert _same_scene(shot(flat, 1), shot(flat, 2), "RGGB")
-    assert not _same_scene(shot(scene, 1), shot(other, 2), "RGGB")
+    assert same_scene(shot(scene, 1), shot(scene, 2), "RGGB")
+    assert same_scene(shot(scene, 1), shot(shift(scene, (0.3, -0.2, 0), order=1, mode="nearest"), 2), "RGGB")
+    assert same_scene(shot(flat, 1), shot(flat, 2), "RGGB")
+    assert not same_scene(shot(scene, 1), shot(other, 2), "RGGB")
 
 
 def test_single_frames_combine_per_channel_over_the_frames_that_trust_it():
