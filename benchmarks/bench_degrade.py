@@ -111,7 +111,7 @@ def worker(size: int, rounds: int) -> dict:
     out["random"] = side_by_side(lambda: isp_sim.degrade(img, profile, iso=8000, wb=wb, seed=0),
                                  lambda: official.degrade(img64, 8000, np.random.default_rng(0), wb=wb), rounds)
     out["photo"] = side_by_side(lambda: isp_sim.degrade(photo, profile, iso=8000, wb=wb, seed=0),
-                                lambda: official.degrade(photo64, 8000, np.random.default_rng(0), wb=wb), max(3, rounds // 2))
+                                lambda: official.degrade(photo64, 8000, np.random.default_rng(0), wb=wb), rounds)
     out["stages"] = stage_times(img, profile, rounds)
     return out
 
