@@ -468,15 +468,15 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
     for c, (usable, ok, m, v, K, cc, wt, sel) in enumerate(fits):
         # pure noise's v / (K mu + c) has variance 1 / shape; much more: the class holds texture
         disp = float(np.var(v[sel] / (K * m[sel] + cc)) * shape)
-        # K and c from the tiles judged pure noise less the texture they share with the other channels: a weighted
-        # line, each tile's weight the inverse of its variance (pure noise's 1 / shape plus the correction's own
-        # noise, large where the other channels are dark); the report's points from their signal bins
-        # the correction is shrunk where its own noise is above pure noise's scatter (1 / shape): a tile whose
-        # other channels are dark keeps most of its texture rather than take on the correction's noise
+        # the texture the tiles share with the other channels, subtracted; shrunk where its own noise is above pure
+        # noise's scatter (1 / shape): a tile whose other channels are dark keeps most of its texture rather than
+        # take on the correction's noise
         t_hat, t_var = _shared_texture(curvs, noise, mus, sites, c, tile, clipped)
         r_all = t_var / (shape * scale * noise[c]) ** 2  # the correction's variance, in units of the tile's
         lam = 1.0 / (1.0 + r_all * shape)
         vt = (stats_[c][1] - lam * t_hat)[ok] / (shape * scale)
+        # K and c from the tiles judged pure noise, so corrected: a weighted line, each tile's weight the inverse of
+        # its variance (pure noise's 1 / shape plus the shrunk correction's); the report's points from their bins
         s2 = np.maximum(K * m[sel] + cc, 1e-12)
         r = (lam**2 * r_all)[ok][sel] * (noise[c][ok][sel] / s2) ** 2
         K2, c2, ke, ce = _line(m[sel], vt[sel], 1.0 / (s2**2 * (1.0 / shape + r)))
