@@ -523,6 +523,7 @@ def _quality(e: IsoEstimate) -> dict:
         "dng_noise_profile": _r(e.dng_measured),
         "method": {"K": e.method, "read_noise_row_bias": e.dark_source},
         "photo_estimates": [{"method": le.method, "K": _r(le.K), "dark_variance": _r(le.dark_var),
+                             "reliable": [bool(x) for x in le.reliable],
                              "files": [Path(f).name for f in le.files]} for le in e.labfree],
     }
     if e.dng_compare:

@@ -319,6 +319,8 @@ def test_shots_of_different_scenes_at_one_level_are_not_a_burst(tmp_path):
     assert e.method == "single" and len(e.labfree) == 3
     assert any("not the same scene" in w for w in r.warnings)
     np.testing.assert_allclose(e.K, s.truth[1600.0].K, rtol=0.15)
+    q = r.profile.to_dict()["points"][0]["quality"]["photo_estimates"]  # the profile says which channels it trusts
+    assert [p["method"] for p in q] == ["single"] * 3 and all(len(p["reliable"]) == 4 for p in q)
 
     t = load_profile(PHONE_B).at_iso(1600)
     rng = np.random.default_rng(5)
