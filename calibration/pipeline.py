@@ -233,9 +233,11 @@ def _combine(ests: list):
         # per channel the median over the estimates that trust it (all of them where none does)
         ok = np.array([e.reliable for e in sel])
         ok[:, ~ok.any(0)] = True
-        med = [np.median(a[ok[:, c], c]) for a in (K, Kerr, dv) for c in range(4)]
-        n = ok.sum(0)
-        return m, np.array(med[:4]), np.array(med[4:8]) / np.sqrt(n), np.array(med[8:])
+
+        def median(a):
+            return np.array([np.median(a[ok[:, c], c]) for c in range(4)])
+
+        return m, median(K), median(Kerr) / np.sqrt(ok.sum(0)), median(dv)
     return None
 
 
@@ -408,37 +410,41 @@ class _Run:
         tag = next((f.noise_profile for f in frames if f.noise_profile), None)
         return meas, (crossiso.compare_noise_profiles(meas, tag) if tag else None)
 
+    def _scene_runs(self, iso: float, frames: list) -> list[list]:
+        """``frames`` ((FrameInfo, data) of one metadata burst, :func:`_bursts`) split where consecutive frames do not
+        show the same scene (:func:`calibration.labfree.same_scene`), each split said in the messages."""
+        from .labfree import same_scene
+
+        runs = [frames[:1]] if frames else []
+        for prev, cur in zip(frames, frames[1:]):
+            if same_scene(prev[1], cur[1], self.pattern):
+                runs[-1].append(cur)
+            else:
+                self.msgs.append(f"ISO {iso:g}: photos {Path(prev[0].path).name} and {Path(cur[0].path).name}: "
+                                 "same exposure and levels but not the same scene: not one burst")
+                runs.append([cur])
+        return runs
+
     def photo_estimates(self, iso: float, photos: list, bias) -> list:
         """Every lab-free estimate this ISO's photos allow: one per burst (or single frame), and the DNG tag."""
-        from .labfree import burst_estimate, same_scene, single_estimate, tag_estimate
+        from .labfree import burst_estimate, single_estimate, tag_estimate
 
         out = []
-        groups = []
         for group in _bursts(photos):
             by_path = {f.path: f for f in group}
             frames = [(by_path[p], d) for p, d in self._frames(list(by_path))]  # a file that fails is skipped
-            # the level rule is metadata only: split where consecutive frames do not show the same scene
-            run = frames[:1]
-            for prev, cur in zip(frames, frames[1:]):
-                if same_scene(prev[1], cur[1], self.pattern):
-                    run.append(cur)
-                else:
-                    self.msgs.append(f"ISO {iso:g}: photos {Path(prev[0].path).name} and {Path(cur[0].path).name}: "
-                                     "same exposure and levels but not the same scene: not one burst")
-                    groups.append(run)
-                    run = [cur]
-            if run:
-                groups.append(run)
-        for run in groups:
-            paths = [f.path for f, _ in run]
-            data = [d for _, d in run]
-            try:
-                if len(data) >= 2:
-                    out.append(burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths))
-                elif data:
-                    out.append(single_estimate(data[0], self.pattern, self.black, self.white, bias=bias, files=paths))
-            except ValueError as exc:
-                self.msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate ({exc})")
+            for run in self._scene_runs(iso, frames):  # one metadata group decoded at a time, as before the split
+                paths = [f.path for f, _ in run]
+                data = [d for _, d in run]
+                try:
+                    if len(data) >= 2:
+                        out.append(burst_estimate(data, self.pattern, self.black, self.white, bias=bias, files=paths))
+                    else:
+                        out.append(single_estimate(data[0], self.pattern, self.black, self.white, bias=bias,
+                                                   files=paths))
+                except ValueError as exc:
+                    self.msgs.append(f"ISO {iso:g}: photos {', '.join(Path(p).name for p in paths)}: no estimate "
+                                     f"({exc})")
         tagged = next((f for f in photos if f.noise_profile), None)
         if tagged is not None:
             try:
