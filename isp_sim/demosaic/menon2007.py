@@ -460,10 +460,7 @@ def _menon(x, cmap, refine, post):
     block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
     workers = max(1, min(numba.get_num_threads(), -(-h // block)))
     _green_decision(x, cmap, block, workers, g1, hmask)
-    if post is None:
-        _red_blue(x, cmap, g1, hmask, refine, block, workers, out, False, _NO_CCM, False, _NO_TABLE, False)
-    else:
-        ccm, table, tone = post
-        _red_blue(x, cmap, g1, hmask, refine, block, workers, out, True, _NO_CCM if ccm is None else ccm,
-                  ccm is not None, table, tone)
+    ccm, table, tone = (None, _NO_TABLE, False) if post is None else post
+    _red_blue(x, cmap, g1, hmask, refine, block, workers, out, post is not None, _NO_CCM if ccm is None else ccm,
+              ccm is not None, table, tone)
     return out
