@@ -520,7 +520,10 @@ def same_scene(a: np.ndarray, b: np.ndarray, pattern: str) -> bool:
     gain for white noise, sets the per-pixel noise variance; binning divides it by 16), or they correlate at
     0.95 or more. Two shots of different scenes at the same exposure and level (the 3% level rule alone took
     them for a burst, and a burst of two scenes puts the scene into the temporal variance: K off by 800x)
-    fail both."""
+    fail both. Frames that are not finite 2-D raw mosaics of one shape get a :class:`CalibrationError`."""
+    a, b = _raw_frame(a, "same_scene frame a"), _raw_frame(b, "same_scene frame b")
+    if a.shape != b.shape:
+        raise CalibrationError(f"same_scene: the frames differ in shape: {a.shape} and {b.shape}")
     i, j = channel_sites(pattern)[1]
     ga, gb = (np.asarray(x[i::2, j::2], np.float64) for x in (a, b))
     h, w = ga.shape[0] // 4 * 4, ga.shape[1] // 4 * 4

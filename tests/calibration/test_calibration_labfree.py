@@ -303,6 +303,7 @@ def test_shots_of_different_scenes_at_one_level_are_not_a_burst(tmp_path):
     accuracy (15% at this size). Frames of one scene (noise, 0.3 px of shake, or an almost flat scene) are one
     scene; another scene is not."""
     from calibration.discovery import scan
+    from calibration.errors import CalibrationError
     from calibration.labfree import same_scene
     from calibration.pipeline import _bursts
     from calibration.simulate import scene_frame
@@ -332,6 +333,10 @@ def test_shots_of_different_scenes_at_one_level_are_not_a_burst(tmp_path):
     assert same_scene(shot(scene, 1), shot(shift(scene, (0.3, -0.2, 0), order=1, mode="nearest"), 2), "RGGB")
     assert same_scene(shot(flat, 1), shot(flat, 2), "RGGB")
     assert not same_scene(shot(scene, 1), shot(other, 2), "RGGB")
+    for bad, match in [(np.zeros((64, 96), np.uint16), "differ in shape"), (np.zeros(100, np.uint16), "2-D raw mosaic"),
+                       (np.full((64, 64), np.nan), "non-finite")]:
+        with pytest.raises(CalibrationError, match=match):
+            same_scene(np.zeros((64, 64), np.uint16), bad, "RGGB")
 
 
 def test_single_frames_combine_per_channel_over_the_frames_that_trust_it():
