@@ -57,9 +57,10 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     """The noise model of the module docstring, one image row at a time in separate passes.
 
     Per row: (1) the three uniforms of every pixel (shot: draws 0 and 1, read: draw 0) and the Poisson
-    means, in vectorisable loops; (2) Poisson by table inversion plus the remainder draw for every
-    pixel (means >= TABLE_MAX use the last table, result overwritten in 4), listing the pixels with
-    large means; (3) read noise by the symmetric quantile table; (4) the listed pixels by PTRS (its
+    means, in vectorisable loops; (2) Poisson by table inversion (the guide table's answer for every
+    pixel, then a search for the 7% listed whose guide cell holds a CDF value) plus the remainder draw
+    (its first three steps for every pixel, the rest for the listed few) (means >= TABLE_MAX use the
+    last table, result overwritten in 4), listing the pixels with large means; (3) read noise by the symmetric quantile table; (4) the listed pixels by PTRS (its
     first try inline with the uniforms from (1), the rest in :func:`_rng.poisson` from the same
     counters); (5) sum, round, clip. The passes keep the branchy work off the common path. The
     values are those of ``_rng.poisson`` and the quantile of one uniform per pixel, so the result
@@ -92,9 +93,9 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
         counts = np.empty(w)
         read = np.empty(w)
         delta = np.empty(w)
-        table = np.empty(w, np.int64)
-        start = np.empty(w, np.int64)
         extra = np.empty(w)
+        pend = np.empty(w, np.int64)
+        search = np.empty(w, np.int64)
         large = np.empty(w, np.int64)
         for y in range(task * _ROWS_PER_TASK, min(h, (task + 1) * _ROWS_PER_TASK)):
             py = y & 1
@@ -107,33 +108,44 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             inv = cinv[py]
             for x in range(w):
                 lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
-            # (2) Poisson(lam0) by guide-table inversion, lam0 = lam rounded down to the table grid
-            # in three loops, so that the table loads of many pixels are in flight together: the guide
-            # table's start, two branch-free search steps (the guide start is within two of the answer
-            # for 99% of draws), the rest of the search (a loop that is rarely entered)
+            # (2) Poisson(lam0) by the guide table with answers, lam0 = lam rounded down to the table grid: the
+            # guide's count for every pixel (two loads, a vectorisable loop), then a search for the pixels whose
+            # guide cell holds a CDF value (7%, listed); and the pixels with large means listed
             for x in range(w):
                 lm = lam[x]
                 m = _rng.table_index(lm)
                 delta[x] = min(lm - _rng.table_mean(m), 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
-                table[x] = m
-                start[x] = _rng.table_start(m, u_shot[x])
+                c, more = _rng.guide_lookup(m, u_shot[x])
+                counts[x] = float(c)
+                pend[x] = more
+            n_pend = 0
             for x in range(w):
-                u = u_shot[x]
-                start[x] = _rng.table_step(_rng.table_step(start[x], u), u)
+                search[n_pend] = x
+                n_pend += pend[x]
+            for j in range(n_pend):
+                x = search[j]
+                counts[x] = float(_rng.table_search(_rng.table_index(lam[x]), np.int64(counts[x]), u_shot[x]))
             n_large = 0
             for x in range(w):
-                counts[x] = _rng.table_search(table[x], start[x], u_shot[x])
-                large[n_large] = x
                 n_large += lam[x] >= tmax
+            if n_large:
+                n_large = 0
+                for x in range(w):
+                    large[n_large] = x
+                    n_large += lam[x] >= tmax
             # ... plus Poisson(delta): the first three steps of its inversion for every pixel (vectorisable),
-            # the rest for the few that need more
+            # the rest for the few that need more (listed)
             for x in range(w):
                 extra[x] = _rng.remainder_head(delta[x], v_shot[x])[0]
             for x in range(w):
-                k = extra[x]
-                if k == 3.0:
-                    k = _rng.remainder_draw(delta[x], v_shot[x])
-                counts[x] += k
+                counts[x] += extra[x]
+            n_pend = 0
+            for x in range(w):
+                search[n_pend] = x
+                n_pend += extra[x] == 3.0
+            for j in range(n_pend):
+                x = search[j]
+                counts[x] += _rng.remainder_draw(delta[x], v_shot[x]) - 3.0
             # (3) read noise: Q(u) = -sign * Q(min(u, 1 - u))
             for x in range(w):
                 sign, s = _rng.fold(s_read[x])

@@ -130,6 +130,29 @@ def test_poisson_tables_cover_every_reachable_count():
         assert lo <= _rng.table_invert(m, 0.5 / 2**52) <= _rng.table_invert(m, 1 - 0.5 / 2**52) <= hi
 
 
+def test_guide_with_answers_inverts_exactly():
+    """The guide's outright answers and its searches give, for every table, the inversion min{k: CDF[k] >= u}
+    (np.searchsorted on the table) at each guide cell's two ends, at each CDF value and one ulp either side of
+    it, and at random uniforms; most draws are answered without a search."""
+    rng = np.random.default_rng(0)
+    searched = 0
+    total = 0
+    for m in range(0, _rng.N_TABLES, 3):
+        cdf = _rng._CDF[_rng._OFFS[m]:_rng._OFFS[m + 1]]
+        p = int((_rng._GMETA[m] >> 20) & 15)
+        cells = np.arange(1 << p) / float(1 << p)
+        u = np.concatenate([cells[1:], np.nextafter(cells[1:], 0.0), cdf[:-1], np.nextafter(cdf[:-1], 0.0),
+                            np.nextafter(cdf[:-1], 1.0), rng.random(300)])
+        u = u[(u >= 2.0**-53) & (u <= 1.0 - 2.0**-53)]  # the generator's uniforms
+        want = _rng._KLO[m] + np.searchsorted(cdf, u, side="left")
+        got = np.array([_rng.table_invert(m, v) for v in u])
+        assert np.array_equal(got, want), m
+        more = np.array([_rng.guide_lookup(m, v)[1] for v in u[-300:]])
+        searched += int(more.sum())
+        total += more.size
+    assert searched / total < 0.10  # 7% expected: 4 cells per CDF value
+
+
 def test_table_grid_index():
     assert all(_rng.table_mean(m) == _rng._LAM0[m] for m in range(_rng.N_TABLES))
     for lam in np.concatenate([np.linspace(0, 300, 30011), [63.999999, 64.0, 127.9999999, 128.0, 255.99999, 256.0]]):
