@@ -258,6 +258,7 @@ def guide_lookup(m, u):
 def table_search(m, count, u):
     """The Poisson(_LAM0[m]) count whose CDF interval holds ``u``, searching up from ``count`` (at most it)."""
     k = count - _BASE[m]
+    k += np.int64(_CDF[k] < u)  # one step branch-free: most cells that need a search hold one CDF value
     while _CDF[k] < u:  # terminates: each table's last entry is 1.0 > u
         k += 1
     return _BASE[m] + k

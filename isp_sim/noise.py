@@ -106,8 +106,11 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             src = clean[y]
             blk = cblack[py]
             inv = cinv[py]
+            n_large = 0
             for x in range(w):
-                lam[x] = max(float(src[x]) - blk[x], 0.0) * inv[x]
+                lm = max(float(src[x]) - blk[x], 0.0) * inv[x]
+                lam[x] = lm
+                n_large += lm >= tmax
             # (2) Poisson(lam0) by the guide table with answers, lam0 = lam rounded down to the table grid: the
             # guide's count for every pixel (two loads, a vectorisable loop), then a search for the pixels whose
             # guide cell holds a CDF value (7%, listed); and the pixels with large means listed
@@ -125,9 +128,6 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             for j in range(n_pend):
                 x = search[j]
                 counts[x] = float(_rng.table_search(_rng.table_index(lam[x]), np.int64(counts[x]), u_shot[x]))
-            n_large = 0
-            for x in range(w):
-                n_large += lam[x] >= tmax
             if n_large:
                 n_large = 0
                 for x in range(w):
