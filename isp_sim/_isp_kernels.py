@@ -215,20 +215,22 @@ def finish(rgb, table, tone, out):
 @njit(inline="always", cache=True)
 def _finish_span(s, d, table, tone):
     """:func:`finish` of the float32 values with bits ``s`` into ``d`` (1-D, from index 0)."""
-    one_bits = np.uint32(ONE_F32_BITS)
-    sign_bits = np.uint32(0x80000000)
-    mask = np.uint32((1 << ENCODE_SHIFT) - 1)
-    shift = np.uint32(ENCODE_SHIFT)
-    frac = np.float32(1.0 / (1 << ENCODE_SHIFT))
-    three = np.float32(3.0)
-    two = np.float32(2.0)
     if tone:
         for i in range(s.shape[0]):
-            v = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
-            d[i] = v * v * (three - two * v)
+            d[i] = display_value(s[i], table, True)
     else:
         for i in range(s.shape[0]):
-            d[i] = _encode(s[i], table, one_bits, sign_bits, mask, shift, frac)
+            d[i] = display_value(s[i], table, False)
+
+
+@njit(inline="always", cache=True)
+def display_value(b, table, tone):
+    """:func:`finish` of one float32 given as its bits ``b`` (uint32): clip, transfer, tone curve."""
+    v = _encode(b, table, np.uint32(ONE_F32_BITS), np.uint32(0x80000000), np.uint32((1 << ENCODE_SHIFT) - 1),
+                np.uint32(ENCODE_SHIFT), np.float32(1.0 / (1 << ENCODE_SHIFT)))
+    if tone:
+        v = v * v * (np.float32(3.0) - np.float32(2.0) * v)
+    return v
 
 
 # Note for editors: post_row (with _ccm_row, _finish_span and _encode) is inlined into Menon 2007's row kernel
