@@ -278,20 +278,33 @@ _EXP_TAB = np.exp(-np.arange(_EXP_STEPS + 2) / _EXP_STEPS)
 
 
 @njit(inline="always", cache=True)
-def exp_neg_unit(d):
-    """exp(-d) for d in [0, 1] without a libm call (vectorisable): a 1/64-step table times the
-    degree-6 Taylor polynomial of the rest r < 1/64 (truncation < 5e-17 relative; about 2 ulp in all)."""
+def exp_parts(d):
+    """exp(-d) for d in [0, 1] without a libm call: ``_EXP_TAB[j] * poly``, a 1/64-step table times the
+    degree-6 Taylor polynomial of the rest r < 1/64 (truncation < 5e-17 relative; about 2 ulp in all). Returns
+    ``(j, poly)``: a loop over many values computes these without the table load, which keeps it vectorised."""
     j = np.int64(d * _EXP_STEPS)
     r = d - j * (1.0 / _EXP_STEPS)
-    poly = 1.0 - r * (1.0 - r * (0.5 - r * (1.0 / 6.0 - r * (1.0 / 24.0 - r * (1.0 / 120.0 - r * (1.0 / 720.0))))))
-    return _EXP_TAB[j] * poly
+    return j, 1.0 - r * (1.0 - r * (0.5 - r * (1.0 / 6.0 - r * (1.0 / 24.0 - r * (1.0 / 120.0 - r * (1.0 / 720.0))))))
 
 
 @njit(inline="always", cache=True)
-def remainder_head(d, v):
-    """Poisson(d), d in [0, 1], by inversion of ``v``, as far as count 3: returns ``(k, cum)``, where
-    k < 3 is the draw and k == 3 means the draw is >= 3 and continues in :func:`remainder_tail`."""
-    p = exp_neg_unit(d)
+def exp_step(j):
+    """exp(-j / 64), the table factor of :func:`exp_parts`."""
+    return _EXP_TAB[j]
+
+
+@njit(inline="always", cache=True)
+def exp_neg_unit(d):
+    """exp(-d) for d in [0, 1] (:func:`exp_parts`)."""
+    j, poly = exp_parts(d)
+    return exp_step(j) * poly
+
+
+@njit(inline="always", cache=True)
+def remainder_steps(d, v, p):
+    """Poisson(d), d in [0, 1], by inversion of ``v`` as far as count 3, given ``p = exp_neg_unit(d)``: returns
+    ``(k, cum, p)``, where k < 3 is the draw and k == 3 means the draw is >= 3 and continues in
+    :func:`remainder_tail`."""
     cum = p
     k = np.float64(v > cum)
     p *= d
@@ -301,6 +314,12 @@ def remainder_head(d, v):
     cum += p
     k += v > cum
     return k, cum, p
+
+
+@njit(inline="always", cache=True)
+def remainder_head(d, v):
+    """:func:`remainder_steps` with its ``exp(-d)`` computed."""
+    return remainder_steps(d, v, exp_neg_unit(d))
 
 
 @njit(cache=True)

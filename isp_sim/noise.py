@@ -94,6 +94,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
         read = np.empty(w)
         delta = np.empty(w)
         extra = np.empty(w)
+        e_idx = np.empty(w, np.int64)
         pend = np.empty(w, np.int64)
         search = np.empty(w, np.int64)
         large = np.empty(w, np.int64)
@@ -136,7 +137,11 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
             # ... plus Poisson(delta): the first three steps of its inversion for every pixel (vectorisable),
             # the rest for the few that need more (listed)
             for x in range(w):
-                extra[x] = _rng.remainder_head(delta[x], v_shot[x])[0]
+                e_idx[x], extra[x] = _rng.exp_parts(delta[x])
+            for x in range(w):  # the table load alone: the loops before and after it vectorise
+                extra[x] *= _rng.exp_step(e_idx[x])
+            for x in range(w):
+                extra[x] = _rng.remainder_steps(delta[x], v_shot[x], extra[x])[0]
             for x in range(w):
                 counts[x] += extra[x]
             n_pend = 0
