@@ -58,6 +58,23 @@ def _interior(j0, n, w, reach):  # pragma: no cover - compiled
     return lo, hi
 
 
+@njit(cache=True, parallel=True)
+def _planar(x, xp):  # pragma: no cover - compiled
+    """``xp[i, p, k] = x[i, 2 k + p]``: each row's even and odd columns as contiguous half rows (a half row's slot
+    past the last odd column is 0). The interior stencil loops read these: unit-stride loads vectorise where the
+    full row's stride-2 loads became gathers (5x slower in a loop of the green pass's shape, znver4)."""
+    h, w = x.shape
+    wc = xp.shape[2]
+    for i in prange(h):
+        xr, e, o = x[i], xp[i, 0], xp[i, 1]
+        for k in range(w // 2):
+            e[k] = xr[2 * k]
+            o[k] = xr[2 * k + 1]
+        if w & 1:
+            e[wc - 1] = xr[w - 1]
+            o[wc - 1] = 0.0
+
+
 @njit(cache=True, inline="always")
 def _color_diffs(c, l1, r1, l2, r2, u1, d1, u2, d2):  # pragma: no cover - compiled
     """x - G_H and x - G_V (float64) at an R/B site of value ``c`` from its row (``l``, ``r``) and column (``u``,
@@ -69,21 +86,24 @@ def _color_diffs(c, l1, r1, l2, r2, u1, d1, u2, d2):  # pragma: no cover - compi
 
 
 @njit(cache=True, inline="always")
-def _dd_row(x, cmap, i, chr_, cvr):  # pragma: no cover - compiled
-    """Row ``i``'s colour differences x - G_H and x - G_V at its R/B sites (float64, compact)."""
+def _dd_row(x, xp, cmap, i, chr_, cvr):  # pragma: no cover - compiled
+    """Row ``i``'s colour differences x - G_H and x - G_V at its R/B sites (float64, compact); ``xp``: ``x``'s
+    :func:`_planar` half rows, which the interior loop reads."""
     h, w = x.shape
     si = np.int64(i)
     xr = x[i]
-    xm2, xm1 = x[umirror(si - 2, h)], x[umirror(si - 1, h)]
-    xp1, xp2 = x[umirror(si + 1, h)], x[umirror(si + 2, h)]
+    im2, im1, ip1, ip2 = umirror(si - 2, h), umirror(si - 1, h), umirror(si + 1, h), umirror(si + 2, h)
+    xm2, xm1, xp1, xp2 = x[im2], x[im1], x[ip1], x[ip2]
     j0, n, _ = _sites(cmap, i, w)
     lo, hi = _interior(j0, n, w, 2)
-    one, two, j0u = np.uint64(1), np.uint64(2), np.uint64(j0)
+    # site k's column j = 2 k + j0 is slot k of its own half row; j -+ 1 are slots k + j0 - 1, k + j0 of the other
+    own, oth = xp[i, j0], xp[i, 1 - j0]
+    om2, om1, op1, op2 = xp[im2, j0], xp[im1, j0], xp[ip1, j0], xp[ip2, j0]
+    one, j0u = np.uint64(1), np.uint64(j0)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        j = k * two + j0u
-        chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[j - one], xr[j + one], xr[j - two], xr[j + two],
-                                       xm1[j], xp1[j], xm2[j], xp2[j])
+        chr_[k], cvr[k] = _color_diffs(np.float64(own[k]), oth[k + j0u - one], oth[k + j0u], own[k - one],
+                                       own[k + one], om1[k], op1[k], om2[k], op2[k])
     for t in range(lo + n - hi):  # the border sites, mirrored
         k = t if t < lo else t - lo + hi
         j = 2 * k + j0
@@ -112,9 +132,10 @@ def _gradient_row(chr_, cvr, cv2, j0, n, w, dhr, dvr):  # pragma: no cover - com
 
 
 @njit(cache=True, inline="always")
-def _decide_row(xr, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover - compiled
+def _decide_row(own, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover - compiled
     """Classifier sums d_H, d_V (zero outside the image) at a row's R/B sites, whose framed ``dh``/``dv`` row is
-    ``r``; keep G_H where d_V >= d_H, else G_V: the green ``gr`` and the choice ``hr`` (1 = horizontal)."""
+    ``r``; keep G_H where d_V >= d_H, else G_V: the green ``gr`` and the choice ``hr`` (1 = horizontal). ``own``:
+    the row's half row of its R/B columns (:func:`_planar`)."""
     e = (j0 + 1) // 2  # column j - 1 (a site on rows i -+ 1) is compact slot k + e of the framed arrays
     dhm2, dhm1, dh0, dhp1, dhp2 = dh[r - 2], dh[r - 1], dh[r], dh[r + 1], dh[r + 2]
     dvm2, dvm1, dv0 = dv[r - 2], dv[r - 1], dv[r]
@@ -127,11 +148,11 @@ def _decide_row(xr, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover - 
         # Selects, not branches: on noisy data the decision is a coin flip.
         keep_h = d_v >= d_h
         hr[k] = np.uint8(keep_h)
-        gr[k] = np.float32(np.float64(xr[2 * k + j0]) - (chr_[k] if keep_h else cvr[k]))
+        gr[k] = np.float32(np.float64(own[k]) - (chr_[k] if keep_h else cvr[k]))
 
 
 @njit(cache=True, parallel=True)
-def _green_decision(x, cmap, block, n_workers, g1, hmask):  # pragma: no cover - compiled
+def _green_decision(x, xp, cmap, block, n_workers, g1, hmask):  # pragma: no cover - compiled
     """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each worker
     keeps a block's float64 scratch (the block's rows and 2 more on each side) small enough for its L2 cache, and
     recomputes the 4 halo rows instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's
@@ -150,7 +171,7 @@ def _green_decision(x, cmap, block, n_workers, g1, hmask):  # pragma: no cover -
             a1 = min(h, a0 + block)
             top = a0 - 2  # image row of local row 0
             for r in range(max(top, 0), min(a1 + 2, h)):
-                _dd_row(x, cmap, r, ch[r - top], cv[r - top])
+                _dd_row(x, xp, cmap, r, ch[r - top], cv[r - top])
             for r in range(top, a1 + 2):
                 li = r - top
                 if r < 0 or r >= h:  # the classifier's zero frame
@@ -164,7 +185,7 @@ def _green_decision(x, cmap, block, n_workers, g1, hmask):  # pragma: no cover -
                     _gradient_row(ch[li], cv[li], cv[below - top], j0, n, w, dh[li], dv[li])
             for r in range(a0, a1):
                 j0, n, _ = _sites(cmap, r, w)
-                _decide_row(x[r], ch[r - top], cv[r - top], dh, dv, r - top, j0, n, g1[r], hmask[r])
+                _decide_row(xp[r, j0], ch[r - top], cv[r - top], dh, dv, r - top, j0, n, g1[r], hmask[r])
 
 
 @njit(cache=True, inline="always")
@@ -176,20 +197,21 @@ def _rb_green(v, l, lg, r, rg, u, ug, d, dg):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _green_row(xr, xm1, xp1, gr, gm1, gp1, goff, w, oh, ov):  # pragma: no cover - compiled
+def _green_row(xr, xm1, xp1, xg, xrb, xgm1, xgp1, gr, gm1, gp1, goff, w, oh, ov):  # pragma: no cover - compiled
     """At a row's green sites ``j = 2 k + goff``: R/B of the row's own R/B plane from the row (``oh``) and of the
-    other plane from the column (``ov``), with ``g*`` the green at R/B sites of this row and the two beside it."""
+    other plane from the column (``ov``), with ``g*`` the green at R/B sites of this row and the two beside it.
+    The interior reads the :func:`_planar` half rows: the row's green columns ``xg`` and R/B columns ``xrb``, and
+    the green columns of the rows above and below, ``xgm1`` and ``xgp1`` (``xr``, ``xm1``, ``xp1``: the full
+    rows, for the mirrored border sites)."""
     j0 = 1 - goff
     ng = (w - goff + 1) // 2
     lo, hi = _interior(goff, ng, w, 1)
     one, two, j0u, goffu = np.uint64(1), np.uint64(2), np.uint64(j0), np.uint64(goff)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        j = k * two + goffu
-        v = xr[j]
         # R/B slots: column j - 1 is k - j0, column j + 1 is k + goff; rows -+ 1 have theirs at k
-        oh[k], ov[k] = _rb_green(v, xr[j - one], gr[k - j0u], xr[j + one], gr[k + goffu],
-                                 xm1[j], gm1[k], xp1[j], gp1[k])
+        oh[k], ov[k] = _rb_green(xg[k], xrb[k - j0u], gr[k - j0u], xrb[k + goffu], gr[k + goffu],
+                                 xgm1[k], gm1[k], xgp1[k], gp1[k])
     for t in range(lo + ng - hi):
         k = t if t < lo else t - lo + hi
         j = 2 * k + goff
@@ -238,20 +260,21 @@ def _rb_border_slots(t, lo, hi, goff, w):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _rb_row(xr, xm1, xp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, other, green):
+def _rb_row(xr, xm1, xp1, xrb, xg, xrbm1, xrbp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, other, green):
     # pragma: no cover - compiled
     """At a row's R/B sites: the other of R/B (``other``) and the green (``green``: refined, or ``g1r``) from the
     green sites' values of this row (``ah``, ``av``: by role, see :func:`_green_row`) and of the rows above
     (``ahm``, ``avm``) and below (``ahp``, ``avp``). A neighbour row's roles are swapped: its own-plane value
-    is this row's other plane."""
+    is this row's other plane. The interior reads the :func:`_planar` half rows (the row's R/B columns ``xrb`` and
+    green columns ``xg``, the R/B columns of the rows above and below); ``xr``, ``xm1``, ``xp1`` serve the border."""
     j0 = 1 - goff
     n = (w - j0 + 1) // 2
     lo, hi = _interior(j0, n, w, 1)
     for kk in range(lo, hi):
         k = np.uint64(kk)
         j, jm1, jp1, gl, gr_ = _rb_slots(k, goff)
-        other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[jm1], xr[jp1], ah[gl], ah[gr_],
-                                      av[gl], av[gr_], xm1[j], xp1[j], avm[k], avp[k], ahm[k], ahp[k], refine)
+        other[k], green[k] = _rb_site(xrb[k], g1r[k], hr[k] != 0, xg[gl], xg[gr_], ah[gl], ah[gr_],
+                                      av[gl], av[gr_], xrbm1[k], xrbp1[k], avm[k], avp[k], ahm[k], ahp[k], refine)
     for t in range(lo + n - hi):
         k, j, jm1, jp1, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
         other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[jm1], xr[jp1], ah[gl], ah[gr_],
@@ -271,15 +294,16 @@ def _refined_other(v, own, horizontal, ah_c, ah_o, bh_c, bh_o, av_c, av_o, bv_c,
 
 
 @njit(cache=True, inline="always")
-def _refine_row(xr, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: no cover - compiled
-    """Refining step at a row's R/B sites, in place on ``other``, from the refined green sites' values."""
+def _refine_row(xr, xrb, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: no cover - compiled
+    """Refining step at a row's R/B sites, in place on ``other``, from the refined green sites' values (``xrb``:
+    the row's R/B columns, :func:`_planar`, for the interior; ``xr`` the full row, for the border)."""
     j0 = 1 - goff
     n = (w - j0 + 1) // 2
     lo, hi = _interior(j0, n, w, 1)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        j, _, _, gl, gr_ = _rb_slots(k, goff)
-        other[k] = _refined_other(xr[j], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
+        _, _, _, gl, gr_ = _rb_slots(k, goff)
+        other[k] = _refined_other(xrb[k], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
     for t in range(lo + n - hi):
         k, j, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
@@ -288,7 +312,7 @@ def _refine_row(xr, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: 
 
 
 @njit(cache=True, parallel=True)
-def _red_blue(x, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
+def _red_blue(x, xp, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
     """R and B everywhere and the refined green, in blocks of ``block`` rows with block-local planar rows (the
     block's rows and 3 more on each side, recomputed by neighbouring blocks) instead of four passes over the
     interleaved output: (A) R/B at green sites from ``g1``; (B) the other colour and the refined green at R/B
@@ -315,72 +339,75 @@ def _red_blue(x, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_
             for r in range(max(a0 - halo, 0), min(a1 + halo, h)):
                 goff, _ = row_layout(cmap, np.int64(r))
                 rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                _green_row(x[r], x[rm], x[rp], g1[r], g1[rm], g1[rp], goff, w, ah[r - top], av[r - top])
+                _green_row(x[r], x[rm], x[rp], xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g1[r],
+                           g1[rm], g1[rp], goff, w, ah[r - top], av[r - top])
             for r in range(max(a0 - halo + 1, 0), min(a1 + halo - 1, h)):
                 goff, _ = row_layout(cmap, np.int64(r))
                 rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                _rb_row(x[r], x[rm], x[rp], g1[r], hmask[r], goff, w, ah[r - top], av[r - top], ah[rm - top],
-                        av[rm - top], ah[rp - top], av[rp - top], refine, oth[r - top], g3[r - top])
+                _rb_row(x[r], x[rm], x[rp], xp[r, 1 - goff], xp[r, goff], xp[rm, 1 - goff], xp[rp, 1 - goff], g1[r],
+                        hmask[r], goff, w, ah[r - top], av[r - top], ah[rm - top], av[rm - top], ah[rp - top],
+                        av[rp - top], refine, oth[r - top], g3[r - top])
             if refine:
                 for r in range(max(a0 - 1, 0), min(a1 + 1, h)):
                     goff, _ = row_layout(cmap, np.int64(r))
                     rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                    _green_row(x[r], x[rm], x[rp], g3[r - top], g3[rm - top], g3[rp - top], goff, w,
-                               ch[r - top], cv[r - top])
+                    _green_row(x[r], x[rm], x[rp], xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff],
+                               g3[r - top], g3[rm - top], g3[rp - top], goff, w, ch[r - top], cv[r - top])
                 for r in range(a0, a1):
                     goff, _ = row_layout(cmap, np.int64(r))
                     rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                    _refine_row(x[r], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top], cv[rm - top],
-                                ch[rp - top], cv[rp - top], oth[r - top])
+                    _refine_row(x[r], xp[r, 1 - goff], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top],
+                                cv[rm - top], ch[rp - top], cv[rp - top], oth[r - top])
                 fh, fv, fg = ch, cv, g3
             else:
                 fh, fv, fg = ah, av, g3
             for r in range(a0, a1):
                 if post and not use_ccm:  # each value through the display transform as it is written
                     if tone:  # literal flags: the tone test leaves the row loops (a test per value cost 1.3 ms)
-                        _write_row(x[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
+                        _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
                                    True, table, True)
                     else:
-                        _write_row(x[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
+                        _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
                                    True, table, False)
                 else:
-                    _write_row(x[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r], False,
+                    _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r], False,
                                table, tone)
                     if post:
                         _isp_kernels.post_row(out[r], ccm, use_ccm, table, tone)
 
 
 @njit(cache=True, inline="always")
-def _write_row(xr, cmap, r, w, gh, gv, other, green, o, display, table, tone):  # pragma: no cover - compiled
+def _write_row(xpr, cmap, r, w, gh, gv, other, green, o, display, table, tone):  # pragma: no cover - compiled
     """One output row: at green sites G = x and R/B from ``gh`` (the row's R/B plane) and ``gv``; at R/B sites
-    the sample, ``other`` and ``green``. ``display``: each value through
+    the sample, ``other`` and ``green`` (``xpr``: the row's two :func:`_planar` half rows). ``display``: each value through
     :func:`isp_sim._isp_kernels.display_value` (``table``, ``tone``) as it is written (the values of a
     :func:`~isp_sim._isp_kernels.finish` pass after it, without reading the row again)."""
     goff, nc = row_layout(cmap, np.int64(r))
     oc = np.uint64(2) - nc
     j0 = 1 - goff
+    xg, xrb = xpr[goff], xpr[j0]
     if display:
-        xb, ghb, gvb = xr.view(np.uint32), gh.view(np.uint32), gv.view(np.uint32)
+        xgb, xrbb, ghb, gvb = xg.view(np.uint32), xrb.view(np.uint32), gh.view(np.uint32), gv.view(np.uint32)
         ob, grb = other.view(np.uint32), green.view(np.uint32)
         for k in range((w - goff + 1) // 2):
             j = 2 * k + goff
-            o[j, 1] = _isp_kernels.display_value(xb[j], table, tone)
+            o[j, 1] = _isp_kernels.display_value(xgb[k], table, tone)
             o[j, nc] = _isp_kernels.display_value(ghb[k], table, tone)
             o[j, oc] = _isp_kernels.display_value(gvb[k], table, tone)
         for k in range((w - j0 + 1) // 2):
             j = 2 * k + j0
-            o[j, nc] = _isp_kernels.display_value(xb[j], table, tone)
+            o[j, nc] = _isp_kernels.display_value(xrbb[k], table, tone)
             o[j, 1] = _isp_kernels.display_value(grb[k], table, tone)
             o[j, oc] = _isp_kernels.display_value(ob[k], table, tone)
         return
     for k in range((w - goff + 1) // 2):
         j = 2 * k + goff
-        o[j, 1] = xr[j]
+        o[j, 1] = xg[k]
         o[j, nc] = gh[k]
         o[j, oc] = gv[k]
     for k in range((w - j0 + 1) // 2):
         j = 2 * k + j0
-        o[j, nc] = xr[j]
+        o[j, nc] = xrb[k]
         o[j, 1] = green[k]
         o[j, oc] = other[k]
 
@@ -433,9 +460,10 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     ``(i+-2, j-2)`` and ``(i+-1, j-1)``; ``d_V`` uses the transposed window.
     Ties (``d_V == d_H``, e.g. in flat areas) keep the horizontal estimate.
 
-    Scratch memory: two half-width float32 arrays and a half-width byte
-    mask (1.1x the size of the float32 mosaic), plus about 1 MB of float64
-    row blocks per numba thread.
+    Scratch memory: a half-width float32 green plane, a half-width byte
+    mask and the mosaic's even and odd columns as contiguous half rows
+    (1.6x the size of the float32 mosaic), plus about 1 MB of float64 row
+    blocks per numba thread.
 
     References
     ----------
@@ -479,13 +507,15 @@ def _menon(x, cmap, refine, post):
     wc = (w + 1) // 2
     g1 = scratch("menon.g1", (h, wc), np.float32)
     hmask = scratch("menon.hmask", (h, wc), np.uint8)
+    xp = scratch("menon.planar", (h, 2, wc), np.float32)
     out = np.empty((h, w, 3), dtype=np.float32)
     # a worker's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
     # 16 rows at least; the red/blue pass keeps six float32 arrays of block + 6 rows
     block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
     workers = max(1, min(numba.get_num_threads(), -(-h // block)))
-    _green_decision(x, cmap, block, workers, g1, hmask)
+    _planar(x, xp)
+    _green_decision(x, xp, cmap, block, workers, g1, hmask)
     ccm, table, tone = (None, _NO_TABLE, False) if post is None else post
-    _red_blue(x, cmap, g1, hmask, refine, block, workers, out, post is not None, _NO_CCM if ccm is None else ccm,
+    _red_blue(x, xp, cmap, g1, hmask, refine, block, workers, out, post is not None, _NO_CCM if ccm is None else ccm,
               ccm is not None, table, tone)
     return out
