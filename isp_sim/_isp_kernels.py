@@ -156,6 +156,13 @@ def unprocess_planes(img, inv_wb, ccm_inv, use_ccm, lut, tone, black3, scale3, o
                 out[y, x, p] = v * inv_wb[p] * scale3[p] + black3[p]
 
 
+@njit(inline="always", cache=True)
+def _normalized(v, black, inv_range, g):
+    """One raw value -> black-subtracted, normalised, white-balanced, clipped at 1 (float64)."""
+    v = (float(v) - black) * inv_range * g
+    return 1.0 if v > 1.0 else v
+
+
 @njit(cache=True, parallel=True)
 def normalize_mosaic(raw, cmap, planes, black, inv_range, wb, out):
     """Mosaic DN -> black-subtracted, normalised, white-balanced float32, highlights clipped at 1."""
@@ -163,10 +170,27 @@ def normalize_mosaic(raw, cmap, planes, black, inv_range, wb, out):
     for y in prange(h):
         for x in range(w):
             c = cmap[y & 1, x & 1]
-            v = (float(raw[y, x]) - black[c]) * inv_range[c] * wb[planes[y & 1, x & 1]]
-            if v > 1.0:
-                v = 1.0
-            out[y, x] = v
+            out[y, x] = _normalized(raw[y, x], black[c], inv_range[c], wb[planes[y & 1, x & 1]])
+
+
+@njit(cache=True, parallel=True)
+def normalize_planar(raw, cmap, planes, black, inv_range, wb, out):
+    """:func:`normalize_mosaic` into the rows' even and odd columns as half rows, ``out[y, p, k]`` for column
+    ``2 k + p`` (Menon 2007's :func:`~isp_sim.demosaic.menon2007.planar` layout; the slot past an odd width's last
+    odd column is 0): both columns of a pair in one loop, which vectorises."""
+    h, w = raw.shape
+    wc = out.shape[2]
+    for y in prange(h):
+        c0, c1 = cmap[y & 1, 0], cmap[y & 1, 1]
+        b0, s0, g0 = black[c0], inv_range[c0], wb[planes[y & 1, 0]]
+        b1, s1, g1 = black[c1], inv_range[c1], wb[planes[y & 1, 1]]
+        src, e, o = raw[y], out[y, 0], out[y, 1]
+        for k in range(w // 2):
+            e[k] = _normalized(src[2 * k], b0, s0, g0)
+            o[k] = _normalized(src[2 * k + 1], b1, s1, g1)
+        if w & 1:
+            e[wc - 1] = _normalized(src[w - 1], b0, s0, g0)
+            o[wc - 1] = 0.0
 
 
 @njit(cache=True, parallel=True)

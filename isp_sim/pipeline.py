@@ -33,7 +33,7 @@ from .demosaic import DEMOSAIC_ALIASES as _DEMOSAIC_ALIASES
 from .demosaic import DEMOSAICING_METHODS, demosaic
 from ._scratch import scratch
 from .demosaic._common import as_cfa_float32, pattern_map
-from .demosaic.menon2007 import menon_finished
+from .demosaic.menon2007 import menon_finished, planar, planar_scratch
 from .errors import InputError, InputTypeError
 from .tone import TRANSFERS
 
@@ -242,14 +242,19 @@ def process_checked(raw, pattern, g, settings, black, scale):
         rgb = np.empty(raw.shape, dtype=np.float32)
         K.normalize_planes(src, _planes3(black), 1.0 / _planes3(scale), g, rgb)
     else:
+        if settings.demosaic == "menon2007":  # CCM and display transform fused into its row output
+            if src.dtype == np.uint16:  # normalised straight into the half rows Menon reads
+                xp = planar_scratch(*raw.shape)
+                K.normalize_planar(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, xp)
+            else:  # a finite float raw can still overflow float32 (uint16 cannot)
+                cfa = scratch("process.cfa", raw.shape, np.float32)
+                K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
+                xp = planar(as_cfa_float32(cfa))  # as_cfa_float32 raises the error naming non-finite values
+            m, _, use = settings._ccm_arrays()
+            return menon_finished(xp, raw.shape[1], pattern_map(pattern), m if use else None, settings._luts()[1],
+                                  settings.tone_curve)
         cfa = scratch("process.cfa", raw.shape, np.float32)
         K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
-        if settings.demosaic == "menon2007":  # CCM and display transform fused into its row output
-            if src.dtype != np.uint16:  # a finite float raw can still overflow float32 (uint16 cannot)
-                as_cfa_float32(cfa)  # raises the demosaicer's error naming the non-finite values
-            m, _, use = settings._ccm_arrays()
-            return menon_finished(cfa, pattern_map(pattern), m if use else None, settings._luts()[1],
-                                  settings.tone_curve)
         rgb = demosaic(cfa, pattern, method=settings.demosaic)
     m, _, use = settings._ccm_arrays()
     if use:

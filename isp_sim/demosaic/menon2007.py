@@ -86,17 +86,16 @@ def _color_diffs(c, l1, r1, l2, r2, u1, d1, u2, d2):  # pragma: no cover - compi
 
 
 @njit(cache=True, inline="always")
-def _dd_row(x, xp, cmap, i, chr_, cvr):  # pragma: no cover - compiled
-    """Row ``i``'s colour differences x - G_H and x - G_V at its R/B sites (float64, compact); ``xp``: ``x``'s
-    :func:`_planar` half rows, which the interior loop reads."""
-    h, w = x.shape
+def _dd_row(xp, w, cmap, i, chr_, cvr):  # pragma: no cover - compiled
+    """Row ``i``'s colour differences x - G_H and x - G_V at its R/B sites (float64, compact), from the mosaic's
+    half rows ``xp`` (:func:`planar`; ``w`` columns)."""
+    h = xp.shape[0]
     si = np.int64(i)
-    xr = x[i]
     im2, im1, ip1, ip2 = umirror(si - 2, h), umirror(si - 1, h), umirror(si + 1, h), umirror(si + 2, h)
-    xm2, xm1, xp1, xp2 = x[im2], x[im1], x[ip1], x[ip2]
     j0, n, _ = _sites(cmap, i, w)
     lo, hi = _interior(j0, n, w, 2)
     # site k's column j = 2 k + j0 is slot k of its own half row; j -+ 1 are slots k + j0 - 1, k + j0 of the other
+    # (a mirrored column keeps its parity, so the border's column c is slot c >> 1 of the half row of its parity)
     own, oth = xp[i, j0], xp[i, 1 - j0]
     om2, om1, op1, op2 = xp[im2, j0], xp[im1, j0], xp[ip1, j0], xp[ip2, j0]
     one, j0u = np.uint64(1), np.uint64(j0)
@@ -107,9 +106,9 @@ def _dd_row(x, xp, cmap, i, chr_, cvr):  # pragma: no cover - compiled
     for t in range(lo + n - hi):  # the border sites, mirrored
         k = t if t < lo else t - lo + hi
         j = 2 * k + j0
-        chr_[k], cvr[k] = _color_diffs(np.float64(xr[j]), xr[umirror(j - 1, w)], xr[umirror(j + 1, w)],
-                                       xr[umirror(j - 2, w)], xr[umirror(j + 2, w)],
-                                       xm1[j], xp1[j], xm2[j], xp2[j])
+        chr_[k], cvr[k] = _color_diffs(np.float64(own[k]), oth[umirror(j - 1, w) >> one],
+                                       oth[umirror(j + 1, w) >> one], own[umirror(j - 2, w) >> one],
+                                       own[umirror(j + 2, w) >> one], om1[k], op1[k], om2[k], op2[k])
 
 
 @njit(cache=True, inline="always")
@@ -152,12 +151,12 @@ def _decide_row(own, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover -
 
 
 @njit(cache=True, parallel=True)
-def _green_decision(x, xp, cmap, block, n_workers, g1, hmask):  # pragma: no cover - compiled
+def _green_decision(xp, w, cmap, block, n_workers, g1, hmask):  # pragma: no cover - compiled
     """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each worker
     keeps a block's float64 scratch (the block's rows and 2 more on each side) small enough for its L2 cache, and
     recomputes the 4 halo rows instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's
     size). Every value is computed as by one whole-image pass, whatever ``block`` and ``n_workers``."""
-    h, w = x.shape
+    h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
     m = block + 4
@@ -171,7 +170,7 @@ def _green_decision(x, xp, cmap, block, n_workers, g1, hmask):  # pragma: no cov
             a1 = min(h, a0 + block)
             top = a0 - 2  # image row of local row 0
             for r in range(max(top, 0), min(a1 + 2, h)):
-                _dd_row(x, xp, cmap, r, ch[r - top], cv[r - top])
+                _dd_row(xp, w, cmap, r, ch[r - top], cv[r - top])
             for r in range(top, a1 + 2):
                 li = r - top
                 if r < 0 or r >= h:  # the classifier's zero frame
@@ -197,16 +196,15 @@ def _rb_green(v, l, lg, r, rg, u, ug, d, dg):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _green_row(xr, xm1, xp1, xg, xrb, xgm1, xgp1, gr, gm1, gp1, goff, w, oh, ov):  # pragma: no cover - compiled
+def _green_row(xg, xrb, xgm1, xgp1, gr, gm1, gp1, goff, w, oh, ov):  # pragma: no cover - compiled
     """At a row's green sites ``j = 2 k + goff``: R/B of the row's own R/B plane from the row (``oh``) and of the
-    other plane from the column (``ov``), with ``g*`` the green at R/B sites of this row and the two beside it.
-    The interior reads the :func:`_planar` half rows: the row's green columns ``xg`` and R/B columns ``xrb``, and
-    the green columns of the rows above and below, ``xgm1`` and ``xgp1`` (``xr``, ``xm1``, ``xp1``: the full
-    rows, for the mirrored border sites)."""
+    other plane from the column (``ov``), with ``g*`` the green at R/B sites of this row and the two beside it;
+    ``x*``: the :func:`planar` half rows of the row's green columns ``xg`` and R/B columns ``xrb``, and of the
+    green columns of the rows above and below."""
     j0 = 1 - goff
     ng = (w - goff + 1) // 2
     lo, hi = _interior(goff, ng, w, 1)
-    one, two, j0u, goffu = np.uint64(1), np.uint64(2), np.uint64(j0), np.uint64(goff)
+    one, j0u, goffu = np.uint64(1), np.uint64(j0), np.uint64(goff)
     for kk in range(lo, hi):
         k = np.uint64(kk)
         # R/B slots: column j - 1 is k - j0, column j + 1 is k + goff; rows -+ 1 have theirs at k
@@ -216,8 +214,8 @@ def _green_row(xr, xm1, xp1, xg, xrb, xgm1, xgp1, gr, gm1, gp1, goff, w, oh, ov)
         k = t if t < lo else t - lo + hi
         j = 2 * k + goff
         jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
-        oh[k], ov[k] = _rb_green(xr[j], xr[jm1], gr[jm1 >> np.uint64(1)], xr[jp1], gr[jp1 >> np.uint64(1)],
-                                 xm1[j], gm1[k], xp1[j], gp1[k])
+        oh[k], ov[k] = _rb_green(xg[k], xrb[jm1 >> one], gr[jm1 >> one], xrb[jp1 >> one], gr[jp1 >> one],
+                                 xgm1[k], gm1[k], xgp1[k], gp1[k])
 
 
 @njit(cache=True, inline="always")
@@ -260,13 +258,13 @@ def _rb_border_slots(t, lo, hi, goff, w):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _rb_row(xr, xm1, xp1, xrb, xg, xrbm1, xrbp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, other, green):
+def _rb_row(xrb, xg, xrbm1, xrbp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp, refine, other, green):
     # pragma: no cover - compiled
     """At a row's R/B sites: the other of R/B (``other``) and the green (``green``: refined, or ``g1r``) from the
     green sites' values of this row (``ah``, ``av``: by role, see :func:`_green_row`) and of the rows above
     (``ahm``, ``avm``) and below (``ahp``, ``avp``). A neighbour row's roles are swapped: its own-plane value
-    is this row's other plane. The interior reads the :func:`_planar` half rows (the row's R/B columns ``xrb`` and
-    green columns ``xg``, the R/B columns of the rows above and below); ``xr``, ``xm1``, ``xp1`` serve the border."""
+    is this row's other plane. ``x*``: the :func:`planar` half rows of the row's R/B columns ``xrb`` and green
+    columns ``xg``, and of the R/B columns of the rows above and below."""
     j0 = 1 - goff
     n = (w - j0 + 1) // 2
     lo, hi = _interior(j0, n, w, 1)
@@ -276,9 +274,9 @@ def _rb_row(xr, xm1, xp1, xrb, xg, xrbm1, xrbp1, g1r, hr, goff, w, ah, av, ahm, 
         other[k], green[k] = _rb_site(xrb[k], g1r[k], hr[k] != 0, xg[gl], xg[gr_], ah[gl], ah[gr_],
                                       av[gl], av[gr_], xrbm1[k], xrbp1[k], avm[k], avp[k], ahm[k], ahp[k], refine)
     for t in range(lo + n - hi):
-        k, j, jm1, jp1, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
-        other[k], green[k] = _rb_site(xr[j], g1r[k], hr[k] != 0, xr[jm1], xr[jp1], ah[gl], ah[gr_],
-                                      av[gl], av[gr_], xm1[j], xp1[j], avm[k], avp[k], ahm[k], ahp[k], refine)
+        k, _, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
+        other[k], green[k] = _rb_site(xrb[k], g1r[k], hr[k] != 0, xg[gl], xg[gr_], ah[gl], ah[gr_],
+                                      av[gl], av[gr_], xrbm1[k], xrbp1[k], avm[k], avp[k], ahm[k], ahp[k], refine)
 
 
 @njit(cache=True, inline="always")
@@ -294,9 +292,9 @@ def _refined_other(v, own, horizontal, ah_c, ah_o, bh_c, bh_o, av_c, av_o, bv_c,
 
 
 @njit(cache=True, inline="always")
-def _refine_row(xr, xrb, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: no cover - compiled
+def _refine_row(xrb, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma: no cover - compiled
     """Refining step at a row's R/B sites, in place on ``other``, from the refined green sites' values (``xrb``:
-    the row's R/B columns, :func:`_planar`, for the interior; ``xr`` the full row, for the border)."""
+    the :func:`planar` half row of the row's R/B columns)."""
     j0 = 1 - goff
     n = (w - j0 + 1) // 2
     lo, hi = _interior(j0, n, w, 1)
@@ -306,13 +304,13 @@ def _refine_row(xr, xrb, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pra
         other[k] = _refined_other(xrb[k], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
     for t in range(lo + n - hi):
-        k, j, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
-        other[k] = _refined_other(xr[j], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
+        k, _, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
+        other[k] = _refined_other(xrb[k], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
 
 
 @njit(cache=True, parallel=True)
-def _red_blue(x, xp, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
+def _red_blue(xp, w, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
     """R and B everywhere and the refined green, in blocks of ``block`` rows with block-local planar rows (the
     block's rows and 3 more on each side, recomputed by neighbouring blocks) instead of four passes over the
     interleaved output: (A) R/B at green sites from ``g1``; (B) the other colour and the refined green at R/B
@@ -320,7 +318,7 @@ def _red_blue(x, xp, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, 
     output row is written once. Every value is computed as by whole-image passes, whatever ``block``. ``post``:
     each output row then goes through :func:`isp_sim._isp_kernels.post_row` (``ccm``, ``use_ccm``, ``table``,
     ``tone``) while it is in cache."""
-    h, w = x.shape
+    h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
     m = block + 6
@@ -339,24 +337,24 @@ def _red_blue(x, xp, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, 
             for r in range(max(a0 - halo, 0), min(a1 + halo, h)):
                 goff, _ = row_layout(cmap, np.int64(r))
                 rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                _green_row(x[r], x[rm], x[rp], xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g1[r],
-                           g1[rm], g1[rp], goff, w, ah[r - top], av[r - top])
+                _green_row(xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g1[r], g1[rm], g1[rp], goff,
+                           w, ah[r - top], av[r - top])
             for r in range(max(a0 - halo + 1, 0), min(a1 + halo - 1, h)):
                 goff, _ = row_layout(cmap, np.int64(r))
                 rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                _rb_row(x[r], x[rm], x[rp], xp[r, 1 - goff], xp[r, goff], xp[rm, 1 - goff], xp[rp, 1 - goff], g1[r],
-                        hmask[r], goff, w, ah[r - top], av[r - top], ah[rm - top], av[rm - top], ah[rp - top],
-                        av[rp - top], refine, oth[r - top], g3[r - top])
+                _rb_row(xp[r, 1 - goff], xp[r, goff], xp[rm, 1 - goff], xp[rp, 1 - goff], g1[r], hmask[r], goff, w,
+                        ah[r - top], av[r - top], ah[rm - top], av[rm - top], ah[rp - top], av[rp - top], refine,
+                        oth[r - top], g3[r - top])
             if refine:
                 for r in range(max(a0 - 1, 0), min(a1 + 1, h)):
                     goff, _ = row_layout(cmap, np.int64(r))
                     rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                    _green_row(x[r], x[rm], x[rp], xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff],
-                               g3[r - top], g3[rm - top], g3[rp - top], goff, w, ch[r - top], cv[r - top])
+                    _green_row(xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g3[r - top], g3[rm - top],
+                               g3[rp - top], goff, w, ch[r - top], cv[r - top])
                 for r in range(a0, a1):
                     goff, _ = row_layout(cmap, np.int64(r))
                     rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                    _refine_row(x[r], xp[r, 1 - goff], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top],
+                    _refine_row(xp[r, 1 - goff], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top],
                                 cv[rm - top], ch[rp - top], cv[rp - top], oth[r - top])
                 fh, fv, fg = ch, cv, g3
             else:
@@ -487,35 +485,47 @@ def demosaicing_CFA_Bayer_Menon2007(CFA: np.typing.ArrayLike, pattern: str = "RG
     cmap = pattern_map(pattern)
     if not isinstance(refining_step, (bool, np.bool_)):
         raise InputTypeError(f"refining_step must be a bool, got {type(refining_step).__name__}")
-    return _menon(x, cmap, bool(refining_step), None)
+    return _menon(planar(x), x.shape[1], cmap, bool(refining_step), None)
 
 
 _NO_CCM = np.eye(3)
 _NO_TABLE = np.zeros(2, np.float32)
 
 
-def menon_finished(x: np.ndarray, cmap: np.ndarray, ccm: np.ndarray | None, table: np.ndarray, tone: bool) -> np.ndarray:
-    """Menon 2007 (refining step on) of a checked float32 mosaic ``x`` (``cmap`` from ``pattern_map``), each output
-    row then through the CCM (``None``: none) and the display transform (:func:`isp_sim._isp_kernels.finish`'s
-    ``table``, ``tone``) while it is in cache: the values of the three whole-image passes, without two more passes
-    over the 12-byte-per-pixel output."""
-    return _menon(x, cmap, True, (ccm, table, bool(tone)))
+def planar_scratch(h: int, w: int) -> np.ndarray:
+    """The (reused) scratch array for an ``h x w`` mosaic's :func:`planar` half rows, ``(h, 2, (w + 1) // 2)``
+    float32, for a caller that fills it itself (``process``: normalised from the raw DN)."""
+    return scratch("menon.planar", (h, 2, (w + 1) // 2), np.float32)
 
 
-def _menon(x, cmap, refine, post):
-    h, w = x.shape
-    wc = (w + 1) // 2
+def planar(x: np.ndarray) -> np.ndarray:
+    """A checked float32 mosaic ``x`` as its rows' even and odd columns, ``xp[i, p, k] = x[i, 2 k + p]`` (a half
+    row's slot past the last odd column is 0), in :func:`planar_scratch`: the layout the kernels read."""
+    xp = planar_scratch(*x.shape)
+    _planar(x, xp)
+    return xp
+
+
+def menon_finished(xp: np.ndarray, w: int, cmap: np.ndarray, ccm: np.ndarray | None, table: np.ndarray,
+                   tone: bool) -> np.ndarray:
+    """Menon 2007 (refining step on) of a checked float32 mosaic of ``w`` columns given as its :func:`planar` half
+    rows ``xp`` (``cmap`` from ``pattern_map``), each output row then through the CCM (``None``: none) and the
+    display transform (:func:`isp_sim._isp_kernels.finish`'s ``table``, ``tone``) while it is in cache: the values
+    of the three whole-image passes, without two more passes over the 12-byte-per-pixel output."""
+    return _menon(xp, w, cmap, True, (ccm, table, bool(tone)))
+
+
+def _menon(xp, w, cmap, refine, post):
+    h, wc = xp.shape[0], xp.shape[2]
     g1 = scratch("menon.g1", (h, wc), np.float32)
     hmask = scratch("menon.hmask", (h, wc), np.uint8)
-    xp = scratch("menon.planar", (h, 2, wc), np.float32)
     out = np.empty((h, w, 3), dtype=np.float32)
     # a worker's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
     # 16 rows at least; the red/blue pass keeps six float32 arrays of block + 6 rows
     block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
     workers = max(1, min(numba.get_num_threads(), -(-h // block)))
-    _planar(x, xp)
-    _green_decision(x, xp, cmap, block, workers, g1, hmask)
+    _green_decision(xp, w, cmap, block, workers, g1, hmask)
     ccm, table, tone = (None, _NO_TABLE, False) if post is None else post
-    _red_blue(x, xp, cmap, g1, hmask, refine, block, workers, out, post is not None, _NO_CCM if ccm is None else ccm,
+    _red_blue(xp, w, cmap, g1, hmask, refine, block, workers, out, post is not None, _NO_CCM if ccm is None else ccm,
               ccm is not None, table, tone)
     return out
