@@ -119,7 +119,9 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 lm = lam[x]
                 m = _rng.table_index(lm)
                 delta[x] = min(lm - _rng.table_mean(m), 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
-                c, more = _rng.guide_lookup(m, u_shot[x])
+                pend[x] = m  # the table: its guide loads in a loop of their own, so that this one vectorises
+            for x in range(w):
+                c, more = _rng.guide_lookup(pend[x], u_shot[x])
                 counts[x] = float(c)
                 pend[x] = more
             n_pend = 0
