@@ -133,10 +133,30 @@ def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, bla
     for y in prange(h):
         if bits is not None:
             bad[y] = _count_outside_unit(bits[y])
-        for x0 in range(2):
-            p, c = planes[y & 1, x0], cmap[y & 1, x0]
-            _unprocess_sites(img, y, x0, p, inv_wb[p], scale[c], black[c], ccm_inv, use_ccm, lut, tone, out[y])
+        if use_ccm:
+            for x0 in range(2):
+                p, c = planes[y & 1, x0], cmap[y & 1, x0]
+                _unprocess_sites(img, y, x0, p, inv_wb[p], scale[c], black[c], ccm_inv, use_ccm, lut, tone, out[y])
+        else:  # both sites of a column pair in one loop: it reads the row's pixels in order
+            p0, c0, p1, c1 = planes[y & 1, 0], cmap[y & 1, 0], planes[y & 1, 1], cmap[y & 1, 1]
+            if tone:  # a literal flag: its test leaves the loop
+                _unprocess_pairs(img[y], p0, inv_wb[p0], scale[c0], black[c0], p1, inv_wb[p1], scale[c1], black[c1],
+                                 lut, True, out[y])
+            else:
+                _unprocess_pairs(img[y], p0, inv_wb[p0], scale[c0], black[c0], p1, inv_wb[p1], scale[c1], black[c1],
+                                 lut, False, out[y])
     return bad.sum()
+
+
+@njit(inline="always", cache=True)
+def _unprocess_pairs(row, p0, g0, s0, b0, p1, g1, s1, b1, lut, tone, orow):
+    """:func:`_unprocess_sites` (no CCM) of both CFA sites of a mosaic row, column pair by column pair."""
+    w = orow.shape[0]
+    for k in range(w // 2):
+        orow[2 * k] = _decode_fast(float(row[2 * k, p0]), lut, tone) * g0 * s0 + b0
+        orow[2 * k + 1] = _decode_fast(float(row[2 * k + 1, p1]), lut, tone) * g1 * s1 + b1
+    if w & 1:
+        orow[w - 1] = _decode_fast(float(row[w - 1, p0]), lut, tone) * g0 * s0 + b0
 
 
 @njit(cache=True, parallel=True)
