@@ -7,12 +7,18 @@ each returns a :class:`LabFreeEstimate` naming its method.
 ``burst`` (:func:`burst_estimate`), two or more frames of a static scene at one ISO and exposure:
     per pixel the temporal sample variance across the frames; the scene and PRNU cancel (they are the same
     in every frame), so over a tile of ``t x t`` same-channel pixels ``E[var] = K * mean + c`` exactly,
-    whatever the texture. Tiles with clipped pixels or above 70% of saturation are dropped. Motion
-    (tripod jitter, a leaf in the wind) adds scene structure to the temporal variance: a term proportional
-    to the tile's gradient energy (of the burst mean, less its noise part) is fitted alongside ``K mu + c``
-    (kept only when positive), and tiles above the chi-square 99.9% point of their predicted variance are
-    rejected as moving; weighted least squares over the tiles, refitted 4 times. ``K`` from 16-pixel tiles,
-    ``c`` from 4-pixel tiles with ``K`` fixed.
+    whatever the texture. Tiles with clipped pixels or above 70% of saturation are dropped. Motion between the
+    frames (tripod jitter) adds scene structure to the temporal variance; per CFA plane it is taken out before
+    the variance is computed: (1) each frame's deviation from the burst mean is regressed on the mean's first
+    and second differences (a sub-pixel shift, and the blur of its interpolation), the mean and 1 (a gain or
+    offset change), robustly, and the fit subtracted; (2) what the plane's derivatives cannot represent (each
+    colour is sampled every 2 pixels) still follows the frames' common motion, so the directions in frame space
+    that the residuals share over the image beyond what noise, exchangeable between the frames, gives are
+    projected out, and the variance is taken over the degrees of freedom left (:func:`burst_estimate` gives the
+    statistics). What motion remains adds a term proportional to the tile's gradient energy (of the burst mean,
+    less its noise part), fitted alongside ``K mu + c`` (kept only when positive); tiles above the chi-square
+    99.9% point of their predicted variance are rejected as moving (a leaf in the wind); weighted least squares
+    over the tiles, refitted 4 times. ``K`` from 16-pixel tiles, ``c`` from 4-pixel tiles with ``K`` fixed.
 ``single`` (:func:`single_estimate`), one frame of any scene (a documented equivalent of Foi et al. 2008,
     "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", with Liu, Tanaka and
     Okutomi 2013's idea of keeping weakly textured patches): per CFA plane and ``t x t`` tile
@@ -159,12 +165,138 @@ def _binned_points(mu: np.ndarray, var: np.ndarray, hi: float, min_count: int = 
     return np.array([mu[b == k].mean() for k in ks]), np.array([var[b == k].mean() for k in ks])
 
 
-def _burst_tiles(p: np.ndarray, clip: np.ndarray, t: int, off: float, usable: float):
-    """Per ``t x t`` tile of one channel's burst ``p`` (L, h, w): (mean above black, mean temporal variance,
-    scene gradient energy less its noise part), unclipped tiles below ``usable`` only."""
+#: A global temporal pattern of the burst's residuals (a direction in frame space) is taken for motion and projected
+#: out when its share of the residual energy, averaged over the tiles, is this many standard errors above pure
+#: noise's (:func:`_motion_directions`).
+MOTION_Z = 5.0
+
+#: The plane derivatives the frames' motion is regressed on (:func:`_plane_derivatives`), as filter taps
+#: ``{(dy, dx): weight}``: d/dx, d/dy (central differences), d2/dx2, d2/dy2 and d2/dxdy; the second-order terms
+#: absorb the blur that interpolating a sub-pixel shift adds, and a shift's curvature.
+_DERIVATIVE_TAPS = ({(0, 1): 0.5, (0, -1): -0.5}, {(1, 0): 0.5, (-1, 0): -0.5},
+                    {(0, 1): 1.0, (0, 0): -2.0, (0, -1): 1.0}, {(1, 0): 1.0, (0, 0): -2.0, (-1, 0): 1.0},
+                    {(1, 1): 0.25, (1, -1): -0.25, (-1, 1): -0.25, (-1, -1): 0.25})
+
+
+def _plane_derivatives(m: np.ndarray) -> np.ndarray:
+    """:data:`_DERIVATIVE_TAPS` applied to one CFA plane ``m`` (h, w) -> (5, h, w); the edges mirrored oddly
+    (``m[-1] = 2 m[0] - m[1]``: one-sided first differences and no curvature at the border)."""
+    q = np.pad(m, 1, mode="reflect", reflect_type="odd")
+    h, w = m.shape
+    out = np.empty((len(_DERIVATIVE_TAPS), h, w))
+    for i, taps in enumerate(_DERIVATIVE_TAPS):
+        out[i] = sum(v * q[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for (dy, dx), v in taps.items())
+    return out
+
+
+def _derivative_noise_gain() -> np.ndarray:
+    """The covariance of :func:`_plane_derivatives` and of the plane itself (the gain regressor) for white noise of
+    unit variance: ``Gamma[i, j] = sum_u taps_i(u) taps_j(u)`` (6, 6)."""
+    taps = list(_DERIVATIVE_TAPS) + [{(0, 0): 1.0}]
+    return np.array([[sum(v * b.get(u, 0.0) for u, v in a.items()) for b in taps] for a in taps])
+
+
+#: The most pixels per channel the motion coefficients are fitted on (evenly spaced over the fitted ones): 7
+#: coefficients per frame from 2^18 pixels leave 3e-5 of the noise variance in the residuals.
+MOTION_FIT_PIXELS = 1 << 18
+
+
+def _motion_fit(p: np.ndarray, fit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frames' deviations from the burst mean less what the mean's local structure explains of them, per
+    frame (:func:`burst_estimate`): ``p`` (L, h, w) one channel's burst, ``fit`` (h, w) the pixels the
+    coefficients are fitted on (at most :data:`MOTION_FIT_PIXELS` of them, evenly spaced). Least squares of
+    ``r_k = p_k - mean`` on :func:`_plane_derivatives` of the mean, the mean itself (a gain change) and 1 (an
+    offset), refitted once without the pixels whose corrected temporal variance is above the chi-square 99.9%
+    point of the median at their signal (32 bins of equal count): local motion, clipping nearby, model misfit.
+    Returns (the mean (h, w), the residuals (L, h * w), the coefficients (7, L): derivatives, gain, offset)."""
+    from scipy import stats
+
     L = p.shape[0]
     m = p.mean(0)
-    v = p.var(0, ddof=1)
+    R = (p - m).reshape(L, -1)
+    X = np.concatenate([_plane_derivatives(m), m[None], np.ones((1,) + m.shape)]).reshape(7, -1)
+    idx = np.flatnonzero(fit)
+    idx = idx[::max(1, -(-idx.size // MOTION_FIT_PIXELS))]
+    Xs, Rs, ms = X[:, idx], R[:, idx], m.ravel()[idx]
+
+    def solve(w: np.ndarray) -> np.ndarray:
+        Xw = Xs * w
+        G, b = Xw @ Xs.T, Xw @ Rs.T
+        d = np.sqrt(np.maximum(np.diag(G), 1e-300))
+        return np.linalg.lstsq(G / np.outer(d, d), b / d[:, None], rcond=None)[0] / d[:, None]
+
+    A = solve(np.ones(idx.size))
+    n = idx.size // 32
+    if n >= 8:
+        Es = Rs - A.T @ Xs
+        s = (Es * Es).sum(0)
+        chunks = np.argsort(ms)[:n * 32].reshape(32, n)
+        med = np.median(s[chunks], axis=1)
+        bins = np.clip(np.searchsorted(ms[chunks[1:, 0]], ms, side="right"), 0, 31)
+        A = solve((s <= stats.chi2.ppf(0.999, L - 1) / stats.chi2.ppf(0.5, L - 1) * med[bins]).astype(np.float64))
+    return m, R - A.T @ X, A
+
+
+def _motion_directions(E: np.ndarray, fit: np.ndarray, shape: tuple[int, int], t: int) -> tuple[np.ndarray, list]:
+    """Directions in frame space (orthonormal, (L, q)) that the residuals ``E`` (L, h * w) share over the image: per
+    ``t x t`` tile the residuals' scatter over the fitted pixels ``fit``, normalised to unit trace (each tile counts
+    once: a moving leaf is a few tiles); pure noise, exchangeable across frames, has mean ``I / (L - 1)`` on the
+    frames' centred space. The largest eigenvector of the tiles' sum is kept while its per-tile share is
+    :data:`MOTION_Z` standard errors (over the tiles) above pure noise's; then the next, in what is left; at most
+    ``L - 2`` (one degree of freedom stays). Returns (the directions, the z value of each tested)."""
+    L = E.shape[0]
+    d = L - 1
+    h, w = shape
+    th, tw = h // t, w // t
+    if d < 2 or th * tw < 10:
+        return np.zeros((L, 0)), []
+    Et = (E * fit.ravel()).reshape(L, h, w)[:, :th * t, :tw * t].reshape(L, th, t, tw, t)
+    Et = Et.transpose(1, 3, 0, 2, 4).reshape(th * tw, L, t * t)
+    Q = np.linalg.qr(np.eye(L) - 1.0 / L)[0][:, :d]  # an orthonormal basis of the centred frame space
+    S = Q.T @ (Et @ Et.transpose(0, 2, 1)) @ Q  # (tiles, d, d)
+    S = S[np.trace(S, axis1=1, axis2=2) > 0]
+    if S.shape[0] < 10:
+        return np.zeros((L, 0)), []
+    C = np.eye(d)  # the space not yet projected out, in Q's coordinates
+    B, zs = [], []
+    for _ in range(d - 1):
+        Sc = C.T @ S @ C
+        Sc = Sc / np.trace(Sc, axis1=1, axis2=2)[:, None, None]
+        V = np.linalg.eigh(Sc.sum(0))[1]
+        share = np.einsum("i,tij,j->t", V[:, -1], Sc, V[:, -1])
+        z = (share.mean() - 1.0 / C.shape[1]) / max(share.std(ddof=1) / math.sqrt(share.size), 1e-300)
+        zs.append(float(z))
+        if not z > MOTION_Z:
+            break
+        B.append(Q @ C @ V[:, -1])
+        C = C @ V[:, :-1]
+    return (np.stack(B, 1) if B else np.zeros((L, 0))), zs
+
+
+def _burst_variance(p: np.ndarray, clip: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """One channel's burst ``p`` (L, h, w) -> (the burst mean, the per-pixel temporal variance with the frames'
+    motion taken out, the temporal directions projected out, the per-frame shifts (L, 2) in full-resolution
+    pixels (x, y), relative to the burst mean): :func:`_motion_fit`, :func:`_motion_directions`, the variance over
+    the ``L - 1 - q`` degrees of freedom left, divided by ``1 + beta`` (:func:`burst_estimate`)."""
+    L = p.shape[0]
+    from scipy.ndimage import binary_dilation
+
+    fit = ~binary_dilation(clip, np.ones((3, 3), bool))  # the pixels whose derivatives hold no clipped value
+    m, E, A = _motion_fit(p, fit)
+    B, _ = _motion_directions(E, fit, m.shape, t)
+    q = B.shape[1]
+    if q:
+        E = E - B @ (B.T @ E)
+    P = np.eye(L) - 1.0 / L - B @ B.T
+    beta = float(np.trace(A[:6] @ P @ A[:6].T @ _derivative_noise_gain())) / (L * (L - 1 - q))
+    v = (E * E).sum(0).reshape(m.shape) / ((L - 1 - q) * (1.0 + beta))
+    return m, v, q, 2.0 * A[:2].T
+
+
+def _burst_tiles(m: np.ndarray, v: np.ndarray, clip: np.ndarray, t: int, off: float, usable: float, L: int):
+    """Per ``t x t`` tile of one channel's burst mean ``m`` and temporal variance ``v`` (:func:`_burst_variance`):
+    (mean above black, mean temporal variance, scene gradient energy less its noise part), unclipped tiles below
+    ``usable`` only."""
     gx = np.zeros_like(m)
     gy = np.zeros_like(m)
     gx[:, :-1] = np.diff(m, axis=1) ** 2
@@ -175,7 +307,8 @@ def _burst_tiles(p: np.ndarray, clip: np.ndarray, t: int, off: float, usable: fl
     grad = tg.mean(axis=(1, 3)).ravel()
     ok = ~tc.any(axis=(1, 3)).ravel() & (mu > 0) & (mu < usable)
     mu, var, grad = mu[ok], var[ok], grad[ok]
-    # moving scene structure adds (jitter^2) |grad I|^2; the gradient energy of the burst mean holds 4 v / L of noise
+    # what motion the compensation leaves grows with the structure, |grad I|^2; the gradient energy of the burst
+    # mean holds 4 v / L of noise
     return mu, var, np.maximum(grad - 4.0 * var / L, 0.0)
 
 
@@ -216,7 +349,42 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
     """``K`` and the dark variance per channel from a static burst (module docstring).
 
     ``K`` from ``tile``-pixel tiles (large tiles: the slope is steady); the dark variance from ``tile_dark``-pixel
-    tiles with ``K`` fixed (small tiles reach the darkest parts of a scene, where the intercept is decided)."""
+    tiles with ``K`` fixed (small tiles reach the darkest parts of a scene, where the intercept is decided).
+
+    Motion, per CFA plane, of the ``L`` frames ``f_k = s + d_k + n_k`` (``s`` the static scene with PRNU, ``d_k``
+    frame k's motion term, ``n_k`` noise of variance ``sigma^2`` at each pixel, the same in every frame and
+    independent between them):
+
+    1. Regression (:func:`_motion_fit`): ``r_k = f_k - mean`` on ``X`` = the mean's derivatives
+       (:data:`_DERIVATIVE_TAPS`), the mean and 1, least squares per frame over the pixels with no clipped
+       neighbour, refitted once without the outliers; ``r_k - X a_k`` is kept. The regressors come from the noisy
+       mean, but its noise is uncorrelated with ``r_k``'s at any two pixels: ``E[(n_k - nbar)(x) nbar(x)] =
+       sigma^2 / L - sigma^2 / L = 0`` and pixels are independent (a row-noise term cancels the same way), so
+       any linear filter of the mean is too (independent of it for Gaussian noise): the fit takes no more of the
+       frames' noise than its 7 parameters' share of the N fitted pixels (7 / N: 3e-5 at 2^18 pixels). What it
+       cannot take is the regressors' noise ``eps`` times the motion: the true term ``X0 a_k`` is
+       ``X a_k - eps a_k``, and ``eps a_k`` (covariance ``Gamma sigma^2 / L``, ``Gamma`` the taps' gain,
+       :func:`_derivative_noise_gain`) stays in the residual, uncorrelated with its noise: a bias of
+       ``beta = tr(A P A^T Gamma) / (L (L - 1 - q))`` of the variance (``A`` the fitted coefficients, ``P`` the
+       projection of step 2), divided out; below 1e-3 in the benchmark's bursts (0.05 px of jitter).
+    2. Temporal projection (:func:`_motion_directions`): each colour is sampled every 2 pixels, so the plane's
+       derivatives miss the structure near its Nyquist frequency and step 1 leaves part of the motion (at phone
+       B's ISO 100 in the benchmark, noise-free: 12% of the motion variance; a demosaiced full-resolution
+       gradient still leaves 5%). But a rigid motion moves every pixel with the frames' common shifts, whatever
+       the local structure: the residual vectors over the frames share a few directions of the ``L - 1``
+       dimensional centred frame space, where noise, exchangeable between the frames, scatters isotropically.
+       The directions significantly above isotropy (:data:`MOTION_Z`) are projected out (``q`` of them, at most
+       ``L - 2``); for a fixed projection ``E ||P r||^2 = (L - 1 - q) sigma^2`` whatever the spatial form of the
+       motion in those directions, so the variance is ``||P r||^2 / (L - 1 - q) / (1 + beta)``. Choosing the
+       directions from the same residuals lowers it by the chosen directions' excess noise share, at most
+       ``O(1 / sqrt(tiles))`` (about 0.3% for a direction of pure noise at 400 tiles; the test projects such a
+       direction rarely). The price: K's statistical error grows by ``sqrt((L - 1) / (L - 1 - q))``; a static
+       burst projects nothing and keeps all its degrees of freedom; a two-frame burst has only step 1.
+    3. What remains, and local motion (a moving leaf does not follow the frames' common pattern), is left to the
+       tile fit: the gradient-energy term and the chi-square rejection (``t^2 (L - 1 - q)`` degrees of freedom).
+
+    On the benchmark (BENCHMARKS.md, 0.05 px of jitter) step 1 alone leaves K 4% high at phone B's ISO 100, both
+    steps within 1.5% at every ISO of both phones."""
     frames = list(frames)
     if len(frames) < 2:
         raise CalibrationError("a burst needs at least two frames")
@@ -228,27 +396,34 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
         raise CalibrationError(f"burst frames differ in shape: {sorted({a.shape for a in arrs})}")
     stack = np.stack(arrs)  # (L, H, W) integer DN
     L = stack.shape[0]
-    Ks, cs, Kerr, cerr, ntiles, nrej, pts, motion = [], [], [], [], [], [], [], []
+    Ks, cs, Kerr, cerr, ntiles, nrej, pts, motion, dirs, shifts = [], [], [], [], [], [], [], [], [], []
     for c, (i, j) in enumerate(channel_sites(pattern)):
         p = stack[:, i::2, j::2].astype(np.float64)
         clip = (stack[:, i::2, j::2] >= white).any(0)
-        mu, var, g = _burst_tiles(p, clip, tile, off[c], usable)
+        m, v, q, sh = _burst_variance(p, clip, tile)
+        del p
+        nu = L - 1 - q  # each pixel's degrees of freedom
+        mu, var, g = _burst_tiles(m, v, clip, tile, off[c], usable, L)
         if mu.size < 20:
             raise CalibrationError(f"channel {c}: only {mu.size} unclipped tiles below "
                                    f"{100 * SATURATION_FRACTION:.0f}% of saturation in the burst")
-        coef, err, keep = _robust_fit([mu, np.ones_like(mu), g], var, tile * tile * (L - 1))
+        coef, err, keep = _robust_fit([mu, np.ones_like(mu), g], var, tile * tile * nu)
         K = float(coef[0])
-        mu2, var2, g2 = _burst_tiles(p, clip, tile_dark, off[c], usable)
-        coef2, err2, _ = _robust_fit([np.ones_like(mu2), g2], var2, tile_dark * tile_dark * (L - 1), offset=K * mu2)
+        mu2, var2, g2 = _burst_tiles(m, v, clip, tile_dark, off[c], usable, L)
+        coef2, err2, _ = _robust_fit([np.ones_like(mu2), g2], var2, tile_dark * tile_dark * nu, offset=K * mu2)
         Ks.append(K), cs.append(float(coef2[0])), Kerr.append(float(err[0])), cerr.append(float(err2[0]))
         ntiles.append(int(keep.sum())), nrej.append(int(mu.size - keep.sum()))
-        motion.append(float(coef[2]))
+        motion.append(float(coef[2])), dirs.append(q), shifts.append(sh)
         pts.append(_binned_points(mu[keep], (var - coef[2] * g)[keep], usable))
     est = LabFreeEstimate("burst", np.array(Ks), np.array(cs), np.array(Kerr), np.array(cerr), ntiles, nrej,
                           [str(f) for f in files], [], pts)
-    if max(motion) > 0:
-        est.notes.append("motion between the frames: a term (gradient energy x jitter^2) was fitted alongside "
-                         f"the noise ({', '.join(f'{m:.3g}' for m in motion)} per channel)")
+    shift = np.median(shifts, axis=0)  # (L, 2): the channels see one motion
+    if max(dirs) > 0 or max(motion) > 0 or np.abs(shift).max() >= 0.01:
+        est.notes.append("motion between the frames: per-frame shifts (x, y) of "
+                         + ", ".join(f"({x:+.3f}, {y:+.3f})" for x, y in shift) + " full-resolution px (frame = "
+                         "burst mean at x + shift) fitted and subtracted; temporal patterns of what remained "
+                         f"projected out: {', '.join(map(str, dirs))} per channel; a gradient-energy term of "
+                         f"{', '.join(f'{x:.3g}' for x in motion)} per channel fitted alongside the noise")
     return est
 
 
