@@ -170,30 +170,39 @@ def _binned_points(mu: np.ndarray, var: np.ndarray, hi: float, min_count: int = 
 #: noise's (:func:`_motion_directions`).
 MOTION_Z = 5.0
 
-#: The plane derivatives the frames' motion is regressed on (:func:`_plane_derivatives`), as filter taps
-#: ``{(dy, dx): weight}``: d/dx, d/dy (central differences), d2/dx2, d2/dy2 and d2/dxdy; the second-order terms
-#: absorb the blur that interpolating a sub-pixel shift adds, and a shift's curvature.
-_DERIVATIVE_TAPS = ({(0, 1): 0.5, (0, -1): -0.5}, {(1, 0): 0.5, (-1, 0): -0.5},
-                    {(0, 1): 1.0, (0, 0): -2.0, (0, -1): 1.0}, {(1, 0): 1.0, (0, 0): -2.0, (-1, 0): 1.0},
-                    {(1, 1): 0.25, (1, -1): -0.25, (-1, 1): -0.25, (-1, -1): 0.25})
-
-
-def _plane_derivatives(m: np.ndarray) -> np.ndarray:
-    """:data:`_DERIVATIVE_TAPS` applied to one CFA plane ``m`` (h, w) -> (5, h, w); the edges mirrored oddly
-    (``m[-1] = 2 m[0] - m[1]``: one-sided first differences and no curvature at the border)."""
+def _plane_derivatives(m: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The derivatives the frames' motion is regressed on, of one CFA plane ``m`` (h, w) -> (5, h, w) (into
+    ``out`` when given): d/dx and d/dy (central differences), d2/dx2, d2/dy2 and d2/dxdy; the second-order terms
+    absorb the blur that interpolating a sub-pixel shift adds, and a shift's curvature. The edges are mirrored
+    oddly (``m[-1] = 2 m[0] - m[1]``: one-sided first differences and no curvature at the border)."""
     q = np.pad(m, 1, mode="reflect", reflect_type="odd")
     h, w = m.shape
-    out = np.empty((len(_DERIVATIVE_TAPS), h, w))
-    for i, taps in enumerate(_DERIVATIVE_TAPS):
-        out[i] = sum(v * q[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for (dy, dx), v in taps.items())
+    out = np.empty((5, h, w)) if out is None else out
+    c, e, wst, n, s = q[1:-1, 1:-1], q[1:-1, 2:], q[1:-1, :-2], q[:-2, 1:-1], q[2:, 1:-1]
+    np.subtract(e, wst, out=out[0])
+    out[0] *= 0.5
+    np.subtract(s, n, out=out[1])
+    out[1] *= 0.5
+    for i, (a, b) in ((2, (e, wst)), (3, (s, n))):
+        np.add(a, b, out=out[i])
+        out[i] -= c
+        out[i] -= c
+    np.subtract(q[2:, 2:], q[2:, :-2], out=out[4])
+    out[4] -= q[:-2, 2:]
+    out[4] += q[:-2, :-2]
+    out[4] *= 0.25
     return out
 
 
+@lru_cache(maxsize=1)
 def _derivative_noise_gain() -> np.ndarray:
     """The covariance of :func:`_plane_derivatives` and of the plane itself (the gain regressor) for white noise of
-    unit variance: ``Gamma[i, j] = sum_u taps_i(u) taps_j(u)`` (6, 6)."""
-    taps = list(_DERIVATIVE_TAPS) + [{(0, 0): 1.0}]
-    return np.array([[sum(v * b.get(u, 0.0) for u, v in a.items()) for b in taps] for a in taps])
+    unit variance, ``Gamma[i, j] = sum_u h_i(u) h_j(u)`` over the filters' taps ``h`` (6, 6): from their responses
+    to an impulse."""
+    imp = np.zeros((5, 5))
+    imp[2, 2] = 1.0
+    h = np.concatenate([_plane_derivatives(imp), imp[None]]).reshape(6, -1)
+    return h @ h.T
 
 
 #: The most pixels per channel the motion coefficients are fitted on (evenly spaced over the fitted ones): 7
@@ -214,7 +223,10 @@ def _motion_fit(p: np.ndarray, fit: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     L = p.shape[0]
     m = p.mean(0)
     R = (p - m).reshape(L, -1)
-    X = np.concatenate([_plane_derivatives(m), m[None], np.ones((1,) + m.shape)]).reshape(7, -1)
+    X = np.empty((7,) + m.shape)
+    _plane_derivatives(m, out=X[:5])
+    X[5], X[6] = m, 1.0
+    X = X.reshape(7, -1)
     idx = np.flatnonzero(fit)
     idx = idx[::max(1, -(-idx.size // MOTION_FIT_PIXELS))]
     Xs, Rs, ms = X[:, idx], R[:, idx], m.ravel()[idx]
@@ -234,7 +246,8 @@ def _motion_fit(p: np.ndarray, fit: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         med = np.median(s[chunks], axis=1)
         bins = np.clip(np.searchsorted(ms[chunks[1:, 0]], ms, side="right"), 0, 31)
         A = solve((s <= stats.chi2.ppf(0.999, L - 1) / stats.chi2.ppf(0.5, L - 1) * med[bins]).astype(np.float64))
-    return m, R - A.T @ X, A
+    R -= A.T @ X
+    return m, R, A
 
 
 def _motion_directions(E: np.ndarray, fit: np.ndarray, shape: tuple[int, int], t: int) -> tuple[np.ndarray, list]:
@@ -359,15 +372,15 @@ def burst_estimate(frames: Sequence[np.ndarray], pattern: str, black: Sequence[f
     independent between them):
 
     1. Regression (:func:`_motion_fit`): ``r_k = f_k - mean`` on ``X`` = the mean's derivatives
-       (:data:`_DERIVATIVE_TAPS`), the mean and 1, least squares per frame over the pixels with no clipped
+       (:func:`_plane_derivatives`), the mean and 1, least squares per frame over the pixels with no clipped
        neighbour, refitted once without the outliers; ``r_k - X a_k`` is kept. The regressors come from the noisy
        mean, but its noise is uncorrelated with ``r_k``'s at any two pixels: ``E[(n_k - nbar)(x) nbar(x)] =
        sigma^2 / L - sigma^2 / L = 0`` and pixels are independent (a row-noise term cancels the same way), so
        any linear filter of the mean is too (independent of it for Gaussian noise): the fit takes no more of the
        frames' noise than its 7 parameters' share of the N fitted pixels (7 / N: 3e-5 at 2^18 pixels). What it
        cannot take is the regressors' noise ``eps`` times the motion: the true term ``X0 a_k`` is
-       ``X a_k - eps a_k``, and ``eps a_k`` (covariance ``Gamma sigma^2 / L``, ``Gamma`` the taps' gain,
-       :func:`_derivative_noise_gain`) stays in the residual, uncorrelated with its noise: a bias of
+       ``X a_k - eps a_k``, and ``eps a_k`` (covariance ``Gamma sigma^2 / L``, ``Gamma`` the filters' noise
+       gain, :func:`_derivative_noise_gain`) stays in the residual, uncorrelated with its noise: a bias of
        ``beta = tr(A P A^T Gamma) / (L (L - 1 - q))`` of the variance (``A`` the fitted coefficients, ``P`` the
        projection of step 2), divided out; below 1e-3 in the benchmark's bursts (0.05 px of jitter).
     2. Temporal projection (:func:`_motion_directions`): each colour is sampled every 2 pixels, so the plane's
