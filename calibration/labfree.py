@@ -170,6 +170,7 @@ def _binned_points(mu: np.ndarray, var: np.ndarray, hi: float, min_count: int = 
 #: noise's (:func:`_motion_directions`).
 MOTION_Z = 5.0
 
+
 def _plane_derivatives(m: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The derivatives the frames' motion is regressed on, of one CFA plane ``m`` (h, w) -> (5, h, w) (into
     ``out`` when given): d/dx and d/dy (central differences), d2/dx2, d2/dy2 and d2/dxdy; the second-order terms
