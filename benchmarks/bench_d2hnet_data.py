@@ -1,7 +1,8 @@
 """How fast one DataLoader worker makes D2HNet training samples, and how many workers an H100 needs.
 
-Measures :meth:`d2hnet.data.TrainDataset.sample` in one process with one
-numba thread and one torch thread (as in a DataLoader worker): read the
+Measures :meth:`d2hnet.data.TrainDataset.sample` in one process set up as a
+DataLoader worker (:func:`d2hnet.data.worker_init_fn`: one numba thread, one torch
+thread, glibc keeping freed memory for reuse): read the
 long and short PNG of a tuple, crop 1024x1024, IA, CA, two calls of
 ``isp_sim.degrade`` (long and short, ``mi_note10``), CutNoise; phase 1 adds
 the x2 area downsampling. The tuple is a 1400x1400 upscaled bundled photo
@@ -43,17 +44,15 @@ def main() -> None:
     ap.add_argument("--no-cache", action="store_true", help="decode the PNGs for every sample (no decoded cache)")
     args = ap.parse_args()
 
-    import numba
     import torch
     from PIL import Image
 
     import isp_sim
-    from d2hnet.data import SampleSettings, TrainDataset, scan_dataset
+    from d2hnet.data import SampleSettings, TrainDataset, scan_dataset, worker_init_fn
     from d2hnet.data.decoded import DecodedCache
     from isp_sim.imageio import sample_image_path
 
-    numba.set_num_threads(1)
-    torch.set_num_threads(1)
+    worker_init_fn(0)  # as a DataLoader worker: one numba and one torch thread, freed memory kept for reuse
     prof = isp_sim.load_profile("mi_note10")
     with tempfile.TemporaryDirectory() as tmp:
         big = Image.open(sample_image_path("astronaut")).convert("RGB").resize((1400, 1400), Image.BICUBIC)

@@ -49,7 +49,8 @@ from .layout import TupleRecord, scan_dataset
 from .noise import degrade_pair
 from .varmap import BlurPatch
 
-__all__ = ["SampleSettings", "TrainDataset", "ValDataset", "make_val", "area_down", "worker_init_fn"]
+__all__ = ["SampleSettings", "TrainDataset", "ValDataset", "make_val", "area_down", "worker_init_fn",
+           "keep_freed_memory"]
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,37 @@ class SampleSettings:
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """DataLoader worker setup: one numba thread per worker (workers already run in parallel)."""
+    """DataLoader worker setup: one numba thread per worker (workers already run in parallel), and freed memory
+    kept for reuse (:func:`keep_freed_memory`)."""
     import numba
 
     numba.set_num_threads(1)
     torch.set_num_threads(1)
+    keep_freed_memory()
+
+
+#: glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for the next allocation instead of returning it to the kernel.
+
+    A sample allocates about 90 MB of fresh arrays (crops, two degradations' outputs, downsampled copies); by
+    default glibc maps each large one anew and unmaps it when freed, so every sample pays a page fault and a
+    zeroed page per 4 KB: 10,000 faults and 17-20 ms of system time in an 82-90 ms phase-1 sample
+    (``benchmarks/bench_d2hnet_data.py``). With allocations below 32 MB served from the heap and the heap not
+    trimmed below 1 GB, the same sample takes 67 ms with 33 faults; the worker keeps its peak heap (a few
+    hundred MB). Returns False where there is no glibc ``mallopt`` (other C libraries): nothing is changed.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 def area_down(x: np.ndarray, s: int) -> np.ndarray:
