@@ -21,31 +21,41 @@ each returns a :class:`LabFreeEstimate` naming its method.
     over the tiles, refitted 4 times. ``K`` from 16-pixel tiles, ``c`` from 4-pixel tiles with ``K`` fixed.
 ``single`` (:func:`single_estimate`), one frame of any scene (a documented equivalent of Foi et al. 2008,
     "Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", with Liu, Tanaka and
-    Okutomi 2013's idea of keeping weakly textured patches): per CFA plane and ``t x t`` tile
-    (1) a fine-scale variance, the mean square of the mixed second difference ``[1,-2,1] x [1,-2,1] / 6``
-    (unit gain for white noise; blind to shading, to anything linear in x or y, to axis-aligned edges and to
-    row noise), (2) a coarse-scale variance, the residual variance around the tile's least-squares plane. White
-    noise gives the same value at both scales; scene structure, whose spectrum falls with frequency, shows more
-    at the coarse one (Foi's smoothness mask). (3) A channel's tiles are those that the OTHER three channels
-    judge smooth (coarse / fine below the 80% point of pure noise's; two of three where all three leave fewer
-    than 200 tiles), less those whose own ratio is above pure noise's 99% point: scene structure is mostly shared
+    Okutomi 2013's idea of keeping weakly textured patches): per CFA plane and tile, a ``(t + 2) x (t + 2)``
+    pixel window (neighbouring windows share their edge rows) and the ``t x t`` fine-scale values computed
+    inside it, (1) a fine-scale variance, the mean square of the mixed second difference
+    ``[1,-2,1] x [1,-2,1] / 6`` (unit gain for white noise; blind to shading, to anything linear in x or y, to
+    axis-aligned edges and to row noise), (2) a coarse-scale variance, the window's variance about its row and
+    column means (its best ``f(x) + g(y)``: blind to the same things). White noise gives the same value at both
+    scales; scene structure, whose spectrum falls with frequency, shows more at the coarse one (Foi's smoothness
+    mask). Both scales see exactly the window's pixels: with tiles of ``t x t`` pixels the curvature of a tile's
+    border pixels reached into the next tile, where an edge raised the fine variance unseen by the coarse one
+    (on the benchmark's scenes 90-97% of the texture left in the tiles taken for noise came from there); a tile's
+    mean weights each pixel as it enters the fine-scale noise variance, so that ``E[fine] = K mean + c``. (3) A
+    channel's tiles are those that the OTHER three channels judge smooth (coarse / fine below the 80% point of
+    pure noise's; two of three where all three leave fewer than 200 tiles): scene structure is mostly shared
     between the channels and their noise is not, so the variances a channel is fitted on are not selected by its
-    own noise (a channel's own test keeps the textured tiles whose noise happened to be high: +5-10% in K).
-    (4) Texture that survives only adds variance: the kept tiles' fine variances are fitted by maximum likelihood
-    (EM) as a mixture of pure-noise tiles, gamma distributed around ``K mu + c`` with the shape that pure noise
-    has (simulated once, fixed seed), and textured tiles, log-uniform above it. (5) The texture the tiles judged
-    pure noise still hold is estimated from the other channels and subtracted before the final line fit: the
-    tile mean of the product of two channels' fine-scale maps has no noise part and, for shared structure,
-    measures the texture (:func:`_shared_texture`); it misses structure near the CFA plane's Nyquist frequency
-    (the channels sample it at different phases) and colour-only structure. The tiles' scatter about the fit is
-    checked against pure noise's: K's error is inflated by the square root of any excess, and above 3x (or
-    without a positive K) a warning marks the channel unreliable (a calibration then combines the channel over
-    the frames that trust it). Accuracy (BENCHMARKS.md): within 6% on smooth scenes; on the benchmark's
-    dead-leaves scenes 3.2-9.4% (largest channel, two 6 MP frames combined; one ISO marked unreliable), while a
-    0.4 MP frame holds too few noise-free tiles (8-36%). A calibration prefers bursts
-    and the DNG tag. PRNU caveat: a single frame cannot separate the fixed pattern from temporal noise; a PRNU of
-    ``p`` adds ``(p * mean)^2`` to the variance, biasing ``K`` up by about ``p^2`` times the electron count (1%
-    PRNU at 1000 electrons: +10%), which the report states. The dark variance ``c`` excludes row noise.
+    own noise; less those whose own coarse variance is above pure noise's 99% point at the noise a first fit
+    predicts for them (structure of that channel alone; a test of the tile's coarse / fine ratio instead keeps the
+    textured tiles whose fine-scale noise happened to be high: +1-2% in K). A frame where a channel keeps fewer
+    than 30 tiles is retried with ``t - 2``. (4) Texture that survives only adds variance: the kept tiles' fine
+    variances are fitted by maximum likelihood (EM) as a mixture of pure-noise tiles, gamma distributed around
+    ``K mu + c`` with the shape that pure noise has (simulated once, fixed seed), and textured tiles,
+    log-uniform above it. (5) The texture the tiles judged pure noise still hold is estimated from the other
+    channels and subtracted before the final line fit: the tile mean of the product of two channels' fine-scale
+    maps has no noise part and, for shared structure, measures the texture (:func:`_shared_texture`); it misses
+    structure near the CFA plane's Nyquist frequency (the channels sample it at different phases) and
+    colour-only structure. The tiles' scatter about the fit is checked against pure noise's: K's error is
+    inflated by the square root of any excess, and above 3x (or without a positive K) a warning marks the
+    channel unreliable (a calibration then combines the channel over the frames that trust it). K's error is
+    otherwise statistical only: texture spread evenly over a channel at its finest scale (a grain that every
+    tile carries alike) is, like PRNU, indistinguishable from noise in one frame; it biases K without a warning.
+    Accuracy (BENCHMARKS.md): within 6% on smooth scenes; on the benchmark's dead-leaves scenes 1.2-7.2%
+    (largest channel, two 6 MP frames combined; each frame within 10.2%; no channel marked unreliable), 6-13%
+    from two 0.4 MP frames. A calibration prefers bursts and the DNG tag. PRNU caveat: a single frame cannot
+    separate the fixed pattern from temporal noise; a PRNU of ``p`` adds ``(p * mean)^2`` to the variance,
+    biasing ``K`` up by about ``p^2`` times the electron count (1% PRNU at 1000 electrons: +10%), which the
+    report states. The dark variance ``c`` excludes row noise.
 ``dng_tag`` (:func:`tag_estimate`), the vendor's DNG NoiseProfile (tag 51041, one ``(S, O)`` pair for all
     planes or one per plane): ``K = S (W - B)`` and ``c = O (W - B)^2`` (isp_sim's convention,
     :func:`isp_sim.params.dng_noise_profile`); marked as derived from the vendor's model.
@@ -467,16 +477,51 @@ def _flat_tiles(a: np.ndarray, t: int) -> np.ndarray:
     return _tiles(a, t).transpose(0, 2, 1, 3).reshape(-1, t * t)
 
 
+def _fine_tiles(curv: np.ndarray, t: int) -> np.ndarray:
+    """A plane's :func:`_curvature` map (or a product of such maps) as ``(n_tiles, t * t)``: the single-frame
+    tiles' fine-scale values, those at plane positions ``1 .. H - 2`` (whose 3 x 3 support lies in the plane),
+    ``(H - 2) // t`` by ``(W - 2) // t`` tiles in row-major order; tile ``(a, b)``'s support is the pixel window
+    :func:`_windows` gives it."""
+    return _flat_tiles(curv[1:-1, 1:-1], t)
+
+
+def _windows(a: np.ndarray, t: int) -> np.ndarray:
+    """``(ny, nx, t + 2, t + 2)`` view of ``a``: per tile of :func:`_fine_tiles` the pixels its ``t x t``
+    curvature values are computed from (neighbouring windows share their edge rows and columns)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    ny, nx = (a.shape[0] - 2) // t, (a.shape[1] - 2) // t
+    return sliding_window_view(a, (t + 2, t + 2))[::t, ::t][:ny, :nx]
+
+
+@lru_cache(maxsize=8)
+def _window_weights(t: int) -> np.ndarray:
+    """Per axis of a ``t + 2`` pixel window: the weight of each pixel in the tile's fine-scale noise variance
+    (the squared curvature kernel ``[1, 4, 1] / 6`` summed over the ``t`` positions, over ``t``: ``[1, 5, 6, ...,
+    6, 5, 1] / (6 t)``)."""
+    return np.convolve(np.ones(t), [1.0, 4.0, 1.0]) / (6.0 * t)
+
+
 def _single_tiles(plane: np.ndarray, t: int, curv: np.ndarray | None = None):
-    """Per ``t x t`` tile: (mean, fine-scale variance = mean curvature^2, coarse variance = the residual variance
-    around the tile's least-squares plane); ``curv``: the plane's :func:`_curvature`, if already computed."""
-    tp = _flat_tiles(plane, t)
-    te = _flat_tiles(_curvature(plane) if curv is None else curv, t)
-    yy, xx = np.mgrid[0:t, 0:t]
-    A = np.stack([np.ones(t * t), xx.ravel() / t - 0.5, yy.ravel() / t - 0.5], 1)
-    proj = np.eye(t * t) - A @ np.linalg.pinv(A)
-    r = tp @ proj
-    return tp.mean(1), (te**2).mean(1), (r**2).sum(1) / (t * t - 3)
+    """Per tile of :func:`_fine_tiles` (``t x t`` curvature values, a ``(t + 2) x (t + 2)`` pixel window):
+    (mean, fine-scale variance = mean curvature^2, coarse variance = the variance left in the window after its row
+    and column means are removed, i.e. around its best ``f(x) + g(y)``, ``(t + 1)^2`` degrees of freedom). Both
+    scales are blind to the same things (shading and edges along an axis, row noise) and see the same pixels,
+    so structure just outside a tile cannot reach its fine variance unseen by its coarse one (with ``t x t``
+    pixel tiles, the curvature of their border rows reaching into the next tile, that leak was most of the
+    texture left in the tiles taken for noise). The mean weights each pixel as it enters the fine-scale noise
+    variance (:func:`_window_weights`), so that ``E[fine] = K mean + c`` for any signal in the window; ``curv``:
+    the plane's :func:`_curvature`, if already computed."""
+    te = _fine_tiles(_curvature(plane) if curv is None else curv, t)
+    win = _windows(np.asarray(plane, np.float64), t)
+    w = _window_weights(t)
+    n = t + 2
+    rows, cols = win.sum(3), win.sum(2)
+    total = rows.sum(2)
+    s2 = np.einsum("abij,abij->ab", win, win)
+    coarse = np.maximum(s2 - ((rows**2).sum(2) + (cols**2).sum(2)) / n + total**2 / n**2, 0.0) / (n - 1) ** 2
+    mean = np.einsum("abij,i,j->ab", win, w, w)
+    return mean.ravel(), (te**2).mean(1), coarse.ravel()
 
 
 def _neighbour_shifts(a: tuple[int, int], b: tuple[int, int]) -> list[tuple[int, int]]:
@@ -513,7 +558,7 @@ def _shared_texture(curvs: list, noise: list, mus: list, sites: list, c: int, t:
         if b == c:
             continue
         sh = _neighbour_shifts(sites[c], sites[b])
-        cov = sum(_flat_tiles(curvs[c] * _shifted(curvs[b], sy, sx), t).mean(1) for sy, sx in sh) / len(sh)
+        cov = sum(_fine_tiles(curvs[c] * _shifted(curvs[b], sy, sx), t).mean(1) for sy, sx in sh) / len(sh)
         mb = np.maximum(mus[b], 0.0)
         wb = mb**2 / noise[b]
         if clipped is not None:
@@ -531,14 +576,16 @@ def _shared_gain(shifts: tuple, t: int) -> float:
     two independent planes of unit white noise (fixed seed): averaging ``d_b`` over neighbouring sites cancels much
     of its noise, which lies near the plane's Nyquist frequency (two shifts: about 1/20 of one shift's)."""
     rng = np.random.default_rng(0x5EED + len(shifts))
-    da, db = (_curvature(rng.standard_normal((64 * t, 64 * t))) for _ in range(2))
-    cov = sum(_flat_tiles(da * _shifted(db, sy, sx), t).mean(1) for sy, sx in shifts) / len(shifts)
+    da, db = (_curvature(rng.standard_normal((64 * t + 2, 64 * t + 2))) for _ in range(2))
+    cov = sum(_fine_tiles(da * _shifted(db, sy, sx), t).mean(1) for sy, sx in shifts) / len(shifts)
     return float(cov.var())
 
 
-#: A tile whose own coarse / fine ratio is above this quantile of pure noise's is dropped from its channel (strong
-#: structure of that channel alone, e.g. texture on a saturated colour the other channels barely see); loose, so
-#: that the tile's own noise hardly selects it (the reference's gamma law is fitted under the same condition).
+#: A tile whose own coarse variance is above this quantile of pure noise's, at the noise a first fit predicts for
+#: it, is dropped from its channel (structure of that channel alone, e.g. texture on a saturated colour the other
+#: channels barely see). Against the predicted noise, not the tile's own fine variance: a test on coarse / fine
+#: keeps the textured tiles whose fine-scale noise happened to be high (+1-2% in K); the reference's gamma law is
+#: fitted under the same condition.
 OWN_QUANTILE = 0.99
 #: The other three channels must all judge a tile smooth when that leaves this many tiles; else two of three.
 MIN_TILES_ALL = 200
@@ -551,18 +598,18 @@ MAX_DISPERSION = 3.0
 @lru_cache(maxsize=8)
 def _single_reference(t: int, quantile: float) -> tuple[float, float, float, float]:
     """White Gaussian noise of unit variance through :func:`_single_tiles` (fixed seed, four 64 x 64-tile planes):
-    the smoothness threshold on coarse / fine (its ``quantile``), the loose own threshold (:data:`OWN_QUANTILE`)
-    and a gamma law (shape, scale) of the fine variance of the tiles below the loose threshold: the distribution
-    a pure-noise tile's variance has where it is used (a channel's tiles are otherwise selected by the other
-    channels' tests, which its own noise does not enter)."""
+    the smoothness threshold on coarse / fine (its ``quantile``), the own threshold on the coarse variance
+    (:data:`OWN_QUANTILE`) and a gamma law (shape, scale) of the fine variance of the tiles below it: the
+    distribution a pure-noise tile's variance has where it is used (a channel's tiles are otherwise selected by the
+    other channels' tests, which its own noise does not enter)."""
     from scipy import stats
 
     rng = np.random.default_rng(0x5EED)
-    vf, vc = np.concatenate([np.stack(_single_tiles(rng.standard_normal((64 * t, 64 * t)), t)[1:]) for _ in range(4)],
-                            axis=1)
+    vf, vc = np.concatenate([np.stack(_single_tiles(rng.standard_normal((64 * t + 2, 64 * t + 2)), t)[1:])
+                             for _ in range(4)], axis=1)
     thr = float(np.quantile(vc / vf, quantile))
-    own = float(np.quantile(vc / vf, OWN_QUANTILE))
-    shape, _, scale = stats.gamma.fit(vf[vc <= own * vf], floc=0)
+    own = float(np.quantile(vc, OWN_QUANTILE))
+    shape, _, scale = stats.gamma.fit(vf[vc <= own], floc=0)
     return thr, float(shape), float(scale), own
 
 
@@ -611,15 +658,36 @@ def _mixture_fit(mu: np.ndarray, v: np.ndarray, shape: float, span: float = 1000
 def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np.ndarray, white: float, *,
                     bias: Sequence[float] | np.ndarray | None = None, tile: int = 8, max_fraction: float = SATURATION_FRACTION,
                     smooth_quantile: float = 0.8, files: Sequence[str | os.PathLike] = ()) -> LabFreeEstimate:
-    """``K`` and the dark variance per channel from one frame of any scene (module docstring)."""
+    """``K`` and the dark variance per channel from one frame of any scene (module docstring). ``tile``: the
+    side of a tile's block of fine-scale values (its pixel window is ``tile + 2``); a frame where some channel
+    has fewer than 30 smooth tiles at that size (a small frame of a busy scene) is retried once with
+    ``tile - 2`` (at least 4), which a note says."""
     x = _raw_frame(frame, "single frame")
     black, off, white = _levels(black, white, bias)
     tile = _check_tile(tile, "tile")
     if not (0 < smooth_quantile < 1) or not (0 < max_fraction <= 1):
         raise CalibrationError(f"smooth_quantile must be in (0, 1) and max_fraction in (0, 1], got "
                                f"{smooth_quantile!r}, {max_fraction!r}")
+    args = (x, pattern, black, off, white, max_fraction, float(smooth_quantile), files)
+    try:
+        return _single_at(tile, *args)
+    except _TooFewTiles as exc:
+        if tile - 2 < 4:
+            raise
+        est = _single_at(tile - 2, *args)
+        est.notes.append(f"single frame: tiles of {tile - 2} used ({tile}: {exc})")
+        return est
+
+
+class _TooFewTiles(CalibrationError):
+    """A channel has too few smooth tiles for :func:`single_estimate` at the tile size tried."""
+
+
+def _single_at(tile: int, x: np.ndarray, pattern: str, black: np.ndarray, off: np.ndarray, white: float,
+               max_fraction: float, smooth_quantile: float, files) -> LabFreeEstimate:
+    """:func:`single_estimate` at one tile size, on checked arguments."""
     top = max_fraction * (white - float(black.max()))
-    thr, shape, scale, own = _single_reference(tile, float(smooth_quantile))
+    thr, shape, scale, own = _single_reference(tile, smooth_quantile)
     sites = channel_sites(pattern)
     h = min(x[i::2, j::2].shape[0] for i, j in sites)
     w = min(x[i::2, j::2].shape[1] for i, j in sites)
@@ -627,7 +695,7 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
     curvs = [_curvature(p) for p in planes]
     stats_ = [_single_tiles(p, tile, d) for p, d in zip(planes, curvs)]
     mus = [m - off[c] for c, (m, _, _) in enumerate(stats_)]
-    clipped = [_flat_tiles(p >= white, tile).any(1) for p in planes]
+    clipped = [_windows(p >= white, tile).any((2, 3)).ravel() for p in planes]
     smooth = [~clipped[c] & (vc <= thr * vf) for c, (_, vf, vc) in enumerate(stats_)]
     warns: list[str] = []
     reliable = np.ones(4, bool)
@@ -636,7 +704,7 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
     for c in range(4):
         _, vf, vc = stats_[c]
         mu = mus[c]
-        usable = ~clipped[c] & (mu > 0) & (mu < top) & (vf > 0) & (vc <= own * vf)
+        usable = ~clipped[c] & (mu > 0) & (mu < top) & (vf > 0)
         # the tiles the OTHER channels judge smooth: the scene's structure is mostly shared between the channels,
         # their noise is not, so this channel's variances are not selected by its own noise (its own test would
         # keep the textured tiles whose noise happened to be high, biasing K up)
@@ -646,8 +714,16 @@ def single_estimate(frame: np.ndarray, pattern: str, black: Sequence[float] | np
             ok = usable & (votes >= 2)
             two_of_three.append(c)
         if ok.sum() < 30:
-            raise CalibrationError(f"channel {c}: only {int(ok.sum())} smooth unclipped tiles below "
-                                   f"{100 * max_fraction:.0f}% of saturation in the frame (30 needed)")
+            raise _TooFewTiles(f"channel {c}: only {int(ok.sum())} smooth unclipped tiles below "
+                               f"{100 * max_fraction:.0f}% of saturation in the frame (30 needed)")
+        # a first fit predicts each tile's noise; tiles whose own coarse variance is far above it hold structure of
+        # this channel alone (:data:`OWN_QUANTILE`): dropped, and the fit repeated
+        K, cc, _, _ = _mixture_fit(mu[ok], vf[ok] / (shape * scale), shape)
+        usable &= vc <= own * shape * scale * (K * np.maximum(mu, 0.0) + cc)
+        ok &= usable
+        if ok.sum() < 30:
+            raise _TooFewTiles(f"channel {c}: only {int(ok.sum())} smooth unclipped tiles below "
+                               f"{100 * max_fraction:.0f}% of saturation in the frame (30 needed)")
         m, v = mu[ok], vf[ok] / (shape * scale)  # unit mean for pure noise
         K, cc, wt, post = _mixture_fit(m, v, shape)
         sel = post > 0.5

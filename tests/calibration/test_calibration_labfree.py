@@ -288,15 +288,16 @@ def test_shared_texture_measures_what_the_channels_share_and_nothing_of_their_no
     sd = [1.0, 2.0, 2.0, 3.0]
     planes = [s_ * rng.standard_normal((512, 512)) for s_ in sd]
     curvs = [_curvature(p) for p in planes]
-    mus = [np.full(4096, m) for m in (100.0, 400.0, 400.0, 900.0)]
-    noise = [np.full(4096, s_**2) for s_ in sd]
+    nt = (510 // 8) ** 2  # 63 x 63 tiles: a tile is a 10 x 10 pixel window, its 8 x 8 fine-scale values inside
+    mus = [np.full(nt, m) for m in (100.0, 400.0, 400.0, 900.0)]
+    noise = [np.full(nt, s_**2) for s_ in sd]
     for c in range(4):
         t_hat, t_var = _shared_texture(curvs, noise, mus, sites, c, 8)
         assert abs(t_hat.mean()) < 4 * t_hat.std() / math.sqrt(t_hat.size), t_hat.mean()
         assert abs(t_hat.var() / t_var.mean() - 1) < 0.1, (t_hat.var(), t_var.mean())
-        vf = _single_tiles(planes[c], 8, curvs[c])[1].reshape(64, 64) / sd[c] ** 2
+        vf = _single_tiles(planes[c], 8, curvs[c])[1].reshape(63, 63) / sd[c] ** 2
         assert abs(vf.mean() - 1) < 0.02 and abs(np.r_[vf[0], vf[-1], vf[:, 0], vf[:, -1]].mean() - 1) < 0.03
-    y, x = np.mgrid[0:512, 0:512].astype(np.float64)
+    y, x = np.mgrid[0:516, 0:516].astype(np.float64)
     scene = 200.0 * (1 + 0.05 * np.sin(0.3 * x + 0.2 * y))
     gains = [2.0, 1.0, 1.0, 0.5]
     planes = [g * scene[i::2, j::2] for g, (i, j) in zip(gains, sites)]
@@ -306,16 +307,16 @@ def test_shared_texture_measures_what_the_channels_share_and_nothing_of_their_no
     noise = [m for m in mus]  # shot-noise-like weights
     for c in range(4):
         inner = np.ones((32, 32), bool)
-        inner[[0, -1], :] = inner[:, [0, -1]] = False  # tiles at the edge see the mirrored border
+        inner[[0, -1], :] = inner[:, [0, -1]] = False  # at the edge the other channels' shifted maps repeat a row
         ratio = (_shared_texture(curvs, noise, mus, sites, c, 8)[0] / st[c][1])[inner.ravel()]
         assert 0.9 < np.median(ratio) < 1.0, np.median(ratio)
 
 
-def test_single_frame_says_when_a_scene_leaves_no_noise_free_area():
-    """Phone B at ISO 100 (0.14 DN per electron) on a dead-leaves scene: the texture everywhere dwarfs the noise.
-    Every channel whose K is off by more than 100% is marked unreliable (its tiles scatter more than 3x as much
-    as noise does, or no positive K is found), with a warning naming the channel and an error of at least 30%;
-    the channels still trusted are within 30%; on a smooth scene nothing is marked (the smooth-scene test)."""
+def test_single_frame_finds_the_noise_free_area_of_a_scene_whose_texture_dwarfs_the_noise():
+    """Phone B at ISO 100 (0.14 DN per electron) on a dead-leaves scene: the texture dwarfs the noise in most
+    tiles. The estimator before the tile windows (BENCHMARKS.md) found no noise-free area here: two channels off
+    by 1900% and 2500% (marked unreliable). Now K is within 30% in every channel; a channel marked unreliable
+    must say so in a warning and carry an error of at least 30%."""
     from calibration.labfree import single_estimate
     from calibration.simulate import scene_frame
     from isp_sim.profile import load_profile
@@ -326,13 +327,46 @@ def test_single_frame_says_when_a_scene_leaves_no_noise_free_area():
     t = load_profile(str(Path(__file__).resolve().parents[2] / "examples/profiles/sim_phone_b.json")).at_iso(100)
     e = single_estimate(scene_frame(scene, t, "RGGB", seed=1, prnu=0.005), "RGGB", t.black_level, t.white_level)
     err = np.abs(e.K / t.K - 1)
-    bad = err > 1.0
-    assert bad.any() and e.reliable.any()
-    assert not e.reliable[bad].any()
-    assert np.all(err[e.reliable] < 0.3), err
+    assert e.reliable.any()
+    assert np.all(err < 0.3), err
     for c in np.flatnonzero(~e.reliable):
         assert any(f"channel {c}:" in w and "unreliable" in w for w in e.warnings)
         assert e.K_err[c] / e.K[c] > 0.3
+
+
+def test_single_frame_texture_no_longer_biases_k_up():
+    """mi_note10 at ISO 3200 on dead leaves down to 2 px, 1.5 MP, three noise draws: scene texture can only add
+    variance, and the estimator before the tile windows read K 8-19% high in every channel (mean +12%). A tile's
+    fine-scale values now come from its own pixels only, and its coarse scale sees the same pixels: the mean error
+    over the channels and draws is within 4%, and no channel is off by more than 12%."""
+    from calibration.labfree import single_estimate
+    from isp_sim.scenes import dead_leaves, natural_palette
+
+    rng = np.random.default_rng(12)
+    scene = dead_leaves(rng, 1536, palette=natural_palette(rng))[:1024].astype(np.float64) ** 2.2
+    errs = []
+    for seed in (1, 2, 3):
+        raw, t = _single_frame_of(scene, 3200, seed=seed)
+        e = single_estimate(raw, "RGGB", t.black_level, t.white_level)
+        errs.append(e.K / t.K - 1)
+    errs = np.array(errs)
+    assert abs(errs.mean()) < 0.04, errs
+    assert np.all(np.abs(errs) < 0.12), errs
+
+
+def test_single_tiles_see_structure_next_to_a_tile_at_both_scales():
+    """A single bright pixel on a flat plane: every tile whose fine-scale variance it raises also sees it in its
+    coarse variance (coarse / fine at least 0.3; the smoothness test would otherwise take the tile for noise at a
+    higher level). With tiles of t x t pixels whose border curvature reached into the next tile, the tiles beside
+    the pixel had a fine variance and no coarse one."""
+    from calibration.labfree import _single_tiles
+
+    for y, x in [(8, 8), (9, 9), (12, 17), (16, 16)]:
+        p = np.full((66, 66), 100.0)
+        p[y, x] += 60.0
+        _, vf, vc = _single_tiles(p, 8)
+        hit = vf > 1e-9
+        assert hit.any() and np.all(vc[hit] >= 0.3 * vf[hit]), (y, x, vf[hit], vc[hit])
 
 
 def _poisson_gaussian_frame(rng, gains, shape=(1024, 1536), K=2.0, read=3.0, black=64):
@@ -366,13 +400,17 @@ def test_single_frame_k_is_unbiased_on_noise_alone_even_beside_black_channels():
 
 def test_single_frame_marks_a_channel_without_a_positive_k_unreliable():
     """A flat frame (one level: K cannot be told from the intercept): a channel whose fit finds no positive K
-    is marked unreliable with a warning, and its error is at least its value."""
+    is marked unreliable with a warning, and its error is at least its value. Which channels find no positive K
+    depends on the noise draw: the first of two draws in which some channel does is checked."""
     from calibration.labfree import single_estimate
 
-    rng = np.random.default_rng(3)
-    f = (64 + rng.poisson(1000, (1000, 1500)) * 2 + rng.normal(0, 3, (1000, 1500))).round().astype(np.int64)
-    e = single_estimate(f, "RGGB", 64, 16383)
-    floor = e.K <= 1.0000001e-6
+    for seed in (3, 4):
+        rng = np.random.default_rng(seed)
+        f = (64 + rng.poisson(1000, (1000, 1500)) * 2 + rng.normal(0, 3, (1000, 1500))).round().astype(np.int64)
+        e = single_estimate(f, "RGGB", 64, 16383)
+        floor = e.K <= 1.0000001e-6
+        if floor.any():
+            break
     assert floor.any()
     assert not e.reliable[floor].any() and np.all(e.K_err[floor] >= e.K[floor])
     assert all(any(f"channel {c}: no positive K" in w for w in e.warnings) for c in np.flatnonzero(floor))
