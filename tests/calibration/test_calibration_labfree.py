@@ -232,7 +232,8 @@ def test_single_frame_recovers_k_on_a_smooth_scene(iso):
     """A single frame of a smoothly shaded scene (a bilinear ramp over most of the range, PRNU 1%, mi_note10's
     Tukey-lambda read noise): the smoothness test and the noise/texture mixture recover K within 6% in every
     channel (the PRNU bias, about PRNU^2 x electrons, is +2% at ISO 800 averaged over the ramp). A channel's tiles
-    are those the three other channels judge smooth: about 0.8^3 of the 1280 tiles."""
+    are those that at least two of the three other channels judge smooth, each with probability 0.8: 0.896 of the
+    1209 tiles (31 x 39 windows of 10 x 10 pixels), less the 1% its own test drops: about 1070."""
     from calibration.labfree import single_estimate
 
     y, x = np.mgrid[0:512, 0:640]
@@ -241,7 +242,7 @@ def test_single_frame_recovers_k_on_a_smooth_scene(iso):
     e = single_estimate(raw, "RGGB", t.black_level, t.white_level)
     np.testing.assert_allclose(e.K, t.K, rtol=0.06)
     assert e.method == "single" and any("PRNU" in n for n in e.notes)
-    assert all(500 < n < 900 for n in e.n_tiles), e.n_tiles
+    assert all(1000 < n < 1120 for n in e.n_tiles), e.n_tiles
     assert e.reliable.all() and not e.warnings
 
 
