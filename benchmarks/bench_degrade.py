@@ -3,8 +3,9 @@
     python -m benchmarks.bench_degrade [--size 1024] [--rounds 9] [--no-12mp] [--threads-only]
 
 Threads: one and two numba threads on the natural photo, in a quiet window and with a busy-loop process
-occupying one core (5 degrades per fresh process, alternating rounds), for each OpenMP wait setting in
-``POLICIES`` (isp_sim's default, passive, short and libgomp's default spin counts, active spinning).
+occupying one core (5 degrades per fresh process, alternating rounds), for each threading configuration in
+``POLICIES`` (isp_sim's default: numba's TBB layer; OpenMP with isp_sim's short spin count, passive, libgomp's
+default spin count and active spinning; numba's work queue), with the layer numba reported in each child.
 
 Baseline: ../shared/bench/official_degrade.py (NumPy/SciPy/colour-demosaicing
 restatement of the D2HNet release's noise path). Ours: isp_sim.degrade with the
@@ -130,25 +131,30 @@ isp_sim.degrade(photo, prof, iso=8000, seed=0)
 ts = []
 for i in range(5):
     t = time.perf_counter(); isp_sim.degrade(photo, prof, iso=8000, seed=i); ts.append(time.perf_counter() - t)
-print(json.dumps({"median_ms": 1000 * statistics.median(ts)}))
+import numba
+print(json.dumps({"median_ms": 1000 * statistics.median(ts), "layer": numba.threading_layer()}))
 """
 
 
-#: OpenMP settings compared: (label, environment). isp_sim's own default applies only where neither variable is set.
+#: Threading configurations compared: (label, environment). isp_sim's default is numba's TBB layer where the ``tbb``
+#: wheel is installed (pyproject, Linux x86_64), else OpenMP with isp_sim's short spin count; the OpenMP rows force
+#: that layer with each wait setting (its own default applies only where neither variable is set).
 POLICIES = [
-    ("isp_sim default", {}),
-    ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
-    ("GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}),
-    ("libgomp default (GOMP_SPINCOUNT=300000)", {"GOMP_SPINCOUNT": "300000"}),
-    ("OMP_WAIT_POLICY=ACTIVE (spin)", {"OMP_WAIT_POLICY": "ACTIVE"}),
+    ("isp_sim default (TBB)", {}),
+    ("OpenMP, isp_sim's GOMP_SPINCOUNT=10000", {"NUMBA_THREADING_LAYER": "omp"}),
+    ("OpenMP, OMP_WAIT_POLICY=PASSIVE", {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE"}),
+    ("OpenMP, libgomp default (GOMP_SPINCOUNT=300000)", {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "300000"}),
+    ("OpenMP, OMP_WAIT_POLICY=ACTIVE (spin)", {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "ACTIVE"}),
+    ("numba work queue", {"NUMBA_THREADING_LAYER": "workqueue"}),
 ]
 
 
 def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
     """Markdown rows: median ms (5 degrades per fresh process) for 1 / 2 threads, quiet and with a busy core,
-    for each OpenMP wait setting in :data:`POLICIES`."""
+    for each threading configuration in :data:`POLICIES`."""
     policies = policies or POLICIES
     res: dict[tuple, list[float]] = {}
+    layers: dict[str, set] = {}
     for rnd in range(rounds):
         # each round starts at the next setting and swaps the thread order, so no setting is always measured first
         # after a window change (the first child after the busy loop stops ran up to 25% slower)
@@ -160,25 +166,27 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
                 for label, extra in order:
                     for threads in ((1, 2) if rnd % 2 == 0 else (2, 1)):
                         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-                        env.pop("OMP_WAIT_POLICY", None)
-                        env.pop("GOMP_SPINCOUNT", None)
+                        for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER"):
+                            env.pop(k, None)
                         env.update(extra)
                         r = subprocess.run([sys.executable, "-c", THREADS_CHILD, str(size)], capture_output=True,
                                            text=True, cwd=ROOT, env=env)
                         if r.returncode:
                             raise RuntimeError(r.stderr)
-                        ms = json.loads(r.stdout.strip().splitlines()[-1])["median_ms"]
-                        res.setdefault((busy, label, threads), []).append(ms)
+                        out = json.loads(r.stdout.strip().splitlines()[-1])
+                        res.setdefault((busy, label, threads), []).append(out["median_ms"])
+                        layers.setdefault(label, set()).add(out["layer"])
             finally:
                 if hog:
                     hog.kill()
-    rows = ["| window | OpenMP wait setting | 1 thread (ms) | 2 threads (ms) | 2 threads / 1 thread time |",
-            "|---|---|---|---|---|"]
+    rows = ["| window | threading layer, wait setting | layer numba ran | 1 thread (ms) | 2 threads (ms) | "
+            "2 threads / 1 thread time |", "|---|---|---|---|---|---|"]
     for busy in (False, True):
         for label, _ in policies:
             one = statistics.median(res[(busy, label, 1)])
             two = statistics.median(res[(busy, label, 2)])
-            rows.append(f"| {'one core busy' if busy else 'quiet'} | {label} | {one:.0f} | {two:.0f} | {two / one:.2f} |")
+            rows.append(f"| {'one core busy' if busy else 'quiet'} | {label} | {', '.join(sorted(layers[label]))} | "
+                        f"{one:.1f} | {two:.1f} | {two / one:.2f} |")
     return rows
 
 

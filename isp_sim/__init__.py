@@ -20,11 +20,42 @@ from __future__ import annotations
 import importlib
 import os as _os
 
-# Idle OpenMP threads of the numba kernels spin only briefly (10,000 iterations, libgomp's default is 300,000)
-# before they sleep: long spinning made two threads slower than one whenever another process held the second
-# core, sleeping at once cost speed in a quiet window (benchmarks/bench_degrade.py --threads-only, BENCHMARKS.md:
-# with one core busy two threads took 0.88-1.37x the one-thread time with this setting, 1.16-1.71x spinning).
-# Set before the OpenMP runtime starts (numba loads it at the first parallel call); the caller's
+
+def _load_tbb() -> None:
+    """Make the ``tbb`` wheel's library visible to numba, which then runs the kernels on its TBB threading layer.
+
+    TBB hands out a parallel loop's chunks dynamically (a thread that is ahead takes the chunks of one that is
+    not running), where numba's OpenMP layer splits them statically; with another process on one of two cores,
+    two threads then took 1.00x the one-thread time instead of 1.16-1.22x, and 0.52x in a quiet window
+    (``benchmarks/bench_degrade.py --threads-only``, BENCHMARKS.md). TBB is also fork-safe (GNU OpenMP is not).
+    pip installs ``libtbb.so.12`` under the environment's ``lib/``, outside the loader's search path, so numba
+    looks for it there in vain: it is loaded here by path (global symbols; about a millisecond). Nothing is
+    done where the caller chose a layer (``NUMBA_THREADING_LAYER``) or the library is not there: numba then
+    picks its layer as usual (TBB from a system or conda install, else OpenMP, else its work queue).
+    """
+    import sys
+
+    if _os.environ.get("NUMBA_THREADING_LAYER") or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import site
+
+    for base in dict.fromkeys((sys.prefix, sys.base_prefix, site.USER_BASE or "")):
+        path = _os.path.join(base, "lib", "libtbb.so.12")
+        if base and _os.path.exists(path):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                continue
+            return
+
+
+_load_tbb()
+
+# Where numba runs on OpenMP instead (no TBB), idle threads spin only briefly (10,000 iterations, libgomp's
+# default is 300,000) before they sleep: long spinning made two threads slower than one whenever another process
+# held the second core, sleeping at once cost speed in a quiet window (BENCHMARKS.md, the thread table's OpenMP
+# rows). Set before the OpenMP runtime starts (numba loads it at the first parallel call); the caller's
 # OMP_WAIT_POLICY or GOMP_SPINCOUNT, when set, is kept.
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "10000"
