@@ -458,7 +458,7 @@ class Trainer:
         losses: list[float] = []
         self._t0 = t0 = time.time() - elapsed
         nw = run.num_workers
-        # Workers are spawned, not forked: numba's OpenMP layer (and CUDA) do not survive fork().
+        # Workers are spawned, not forked: CUDA, and numba's OpenMP layer where TBB is missing, do not survive fork().
         # They persist across epochs; the sampler (in this process) carries the epoch.
         loader = DataLoader(_EpochAware(ds), batch_size=bs, sampler=sampler, drop_last=True, num_workers=nw,
                             worker_init_fn=worker_init_fn if nw else None, pin_memory=self.device.type == "cuda",

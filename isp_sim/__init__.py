@@ -26,8 +26,9 @@ def _load_tbb() -> None:
 
     TBB hands out a parallel loop's chunks dynamically (a thread that is ahead takes the chunks of one that is
     not running), where numba's OpenMP layer splits them statically; with another process on one of two cores,
-    two threads then took 1.00x the one-thread time instead of 1.16-1.22x, and 0.52x in a quiet window
-    (``benchmarks/bench_degrade.py --threads-only``, BENCHMARKS.md). TBB is also fork-safe (GNU OpenMP is not).
+    two threads then took 0.85-0.97x the one-thread time in four runs, against 0.94-1.23x on OpenMP with the
+    short spin count below, and as OpenMP in a quiet window (``benchmarks/bench_degrade.py --threads-only``,
+    BENCHMARKS.md). TBB is also fork-safe (GNU OpenMP is not).
     pip installs ``libtbb.so.12`` under the environment's ``lib/``, outside the loader's search path, so numba
     looks for it there in vain: it is loaded here by path (global symbols; about a millisecond). Nothing is
     done where the caller chose a layer (``NUMBA_THREADING_LAYER``) or the library is not there: numba then
