@@ -60,9 +60,9 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     means, in vectorisable loops; (2) Poisson by table inversion (the guide table's answer for every
     pixel, then a search for the 7% listed whose guide cell holds a CDF value) plus the remainder draw
     (its first three steps for every pixel, the rest for the listed few) (means >= TABLE_MAX use the
-    last table, result overwritten in 4), listing the pixels with large means; (3) read noise by the symmetric quantile table; (4) the listed pixels by PTRS (its
-    first try inline with the uniforms from (1), the rest in :func:`_rng.poisson` from the same
-    counters); (5) sum, round, clip. The passes keep the branchy work off the common path. The
+    last table, result overwritten in 4), listing the pixels with large means; (3) read noise by the
+    symmetric quantile table; (4) the listed pixels by PTRS (its first try inline with the uniforms from
+    (1), the rest in :func:`_rng.poisson` from the same counters); (5) sum, round, clip. The passes keep the branchy work off the common path. The
     values are those of ``_rng.poisson`` and the quantile of one uniform per pixel, so the result
     is independent of how rows are split between threads.
     """
@@ -95,6 +95,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
         delta = np.empty(w)
         extra = np.empty(w)
         e_idx = np.empty(w, np.int64)
+        tidx = np.empty(w, np.int64)
         pend = np.empty(w, np.int64)
         search = np.empty(w, np.int64)
         large = np.empty(w, np.int64)
@@ -119,9 +120,9 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 lm = lam[x]
                 m = _rng.table_index(lm)
                 delta[x] = min(lm - _rng.table_mean(m), 1.0)  # < 1 below TABLE_MAX; clamped for the large ones
-                pend[x] = m  # the table: its guide loads in a loop of their own, so that this one vectorises
+                tidx[x] = m  # the guide loads in a loop of their own, so that this one vectorises
             for x in range(w):
-                c, more = _rng.guide_lookup(pend[x], u_shot[x])
+                c, more = _rng.guide_lookup(tidx[x], u_shot[x])
                 counts[x] = float(c)
                 pend[x] = more
             n_pend = 0
@@ -130,7 +131,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 n_pend += pend[x]
             for j in range(n_pend):
                 x = search[j]
-                counts[x] = float(_rng.table_search(_rng.table_index(lam[x]), np.int64(counts[x]), u_shot[x]))
+                counts[x] = float(_rng.table_search(tidx[x], np.int64(counts[x]), u_shot[x]))
             if n_large:
                 n_large = 0
                 for x in range(w):
