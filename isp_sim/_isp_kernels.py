@@ -277,8 +277,8 @@ def display_value(b, table, tone):
     return v
 
 
-# Note for editors: post_row (with _ccm_row, _finish_span and _encode) is inlined into Menon 2007's row kernel
-# (isp_sim/demosaic/menon2007.py: _red_blue), and numba's on-disk cache only watches the file that defines a
+# Note for editors: post_row and display_value (with _ccm_row, _finish_span and _encode) are inlined into Menon 2007's
+# row kernel (isp_sim/demosaic/menon2007.py: _red_blue), and numba's on-disk cache only watches the file that defines a
 # kernel: after changing them, touch menon2007.py (or delete its __pycache__) so that it is recompiled.
 @njit(inline="always", cache=True)
 def post_row(o, ccm, use_ccm, table, tone):

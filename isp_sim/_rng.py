@@ -23,6 +23,10 @@ import math
 import numpy as np
 from numba import njit
 
+# Note for editors: these functions and tables are inlined into (frozen into) the noise kernel
+# (isp_sim/noise.py: _noise_kernel), and numba's on-disk cache only watches the file that defines a kernel: after
+# changing anything here, touch noise.py (or delete its __pycache__) so that it is recompiled.
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
