@@ -30,25 +30,39 @@ def _load_tbb() -> None:
     short spin count below, and as OpenMP in a quiet window (``benchmarks/bench_degrade.py --threads-only``,
     BENCHMARKS.md). TBB is also fork-safe (GNU OpenMP is not).
     pip installs ``libtbb.so.12`` under the environment's ``lib/``, outside the loader's search path, so numba
-    looks for it there in vain: it is loaded here by path (global symbols; about a millisecond). Nothing is
-    done where the caller chose a layer (``NUMBA_THREADING_LAYER``) or the library is not there: numba then
-    picks its layer as usual (TBB from a system or conda install, else OpenMP, else its work queue).
+    looks for it in vain: the wheel's own file (its install record) is loaded here by path, with global
+    symbols, unless a ``libtbb.so.12`` is loaded already. This chooses no layer: ``NUMBA_THREADING_LAYER`` or
+    ``numba.config.THREADING_LAYER`` still decide (``tbb`` and ``safe`` now find the library), and numba's
+    default order tries TBB first. It has no effect in a process whose numba started its thread pool before
+    ``import isp_sim``. Nothing is done off Linux or without the wheel.
     """
     import sys
 
-    if _os.environ.get("NUMBA_THREADING_LAYER") or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return
     import ctypes
-    import site
 
-    for base in dict.fromkeys((sys.prefix, sys.base_prefix, site.USER_BASE or "")):
-        path = _os.path.join(base, "lib", "libtbb.so.12")
-        if base and _os.path.exists(path):
-            try:
-                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-            except OSError:
-                continue
+    try:
+        ctypes.CDLL("libtbb.so.12", mode=ctypes.RTLD_GLOBAL | _os.RTLD_NOLOAD)
+        return  # loaded already (a conda or system TBB, or an earlier import): numba finds that one
+    except OSError:
+        pass
+    path = _os.path.join(sys.prefix, "lib", "libtbb.so.12")  # where pip puts it in a virtual environment
+    if not _os.path.exists(path):
+        from importlib import metadata
+
+        try:
+            files = metadata.distribution("tbb").files or []
+        except metadata.PackageNotFoundError:
             return
+        found = [f.locate() for f in files if f.name == "libtbb.so.12"]
+        if not found:
+            return
+        path = str(found[0])
+    try:
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        pass  # a broken or foreign library: numba picks another layer as usual
 
 
 _load_tbb()

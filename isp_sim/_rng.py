@@ -217,9 +217,10 @@ def _guide_tables(cdf_all: np.ndarray, offs: np.ndarray, k_lo: np.ndarray) -> tu
         first = np.searchsorted(cdf, edges[:-1], side="left")  # the answer at the cell's lower end
         above = np.searchsorted(cdf, edges[1:], side="left")  # the first CDF value at or above its upper end
         entries.append((first << 1) | (first != above))
+        assert p < 16 and len(cdf) < 1 << 14  # the fields: p in 4 bits; int16 entries (index << 1 | flag)
         meta[m] = goff | (p << 20) | (int(k_lo[m]) << 24)
         goff += 1 << p
-    assert goff < 1 << 20 and int((offs[1:] - offs[:-1]).max()) < 1 << 14  # the packing's field widths
+    assert goff < 1 << 20  # the guide offset's 20 bits
     return np.concatenate(entries).astype(np.int16), meta
 
 

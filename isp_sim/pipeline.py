@@ -243,10 +243,12 @@ def process_checked(raw, pattern, g, settings, black, scale):
         K.normalize_planes(src, _planes3(black), 1.0 / _planes3(scale), g, rgb)
     else:
         if settings.demosaic == "menon2007":  # CCM and display transform fused into its row output
-            if src.dtype == np.uint16:  # normalised straight into the half rows Menon reads
-                xp = planar_scratch(*raw.shape)
+            # a uint16 raw normalises within [-black / range * gain, 1] (above 1 is clipped): finite in float32
+            # unless the gains are absurd; a finite float raw can still overflow float32
+            if src.dtype == np.uint16 and float(np.max(black / scale)) * float(g.max()) < 1e38:
+                xp = planar_scratch(*raw.shape)  # normalised straight into the half rows Menon reads
                 K.normalize_planar(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, xp)
-            else:  # a finite float raw can still overflow float32 (uint16 cannot)
+            else:
                 cfa = scratch("process.cfa", raw.shape, np.float32)
                 K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
                 xp = planar(as_cfa_float32(cfa))  # as_cfa_float32 raises the error naming non-finite values

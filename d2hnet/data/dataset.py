@@ -101,18 +101,22 @@ def keep_freed_memory() -> bool:
     A sample allocates about 90 MB of fresh arrays (crops, two degradations' outputs, downsampled copies); by
     default glibc maps each large one anew and unmaps it when freed, so every sample pays a page fault and a
     zeroed page per 4 KB: 10,000 faults and 17-20 ms of system time in an 82-90 ms phase-1 sample
-    (``benchmarks/bench_d2hnet_data.py``). With allocations below 32 MB served from the heap and the heap not
-    trimmed below 1 GB, the same sample takes 67 ms with 33 faults; the worker keeps its peak heap (a few
-    hundred MB). Returns False where there is no glibc ``mallopt`` (other C libraries): nothing is changed.
+    (``benchmarks/bench_d2hnet_data.py``). With allocations below 32 MB served from the heap and up to 256 MB of
+    freed heap kept before it is trimmed, the same sample takes 67 ms with 33 faults; a worker holds that much more
+    memory at most (its peak heap stays mapped up to the trim threshold). Returns False off Linux or where there
+    is no glibc ``mallopt`` (other C libraries): nothing is changed.
     """
     import ctypes
+    import sys
 
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 256 << 20))
 
 
 def area_down(x: np.ndarray, s: int) -> np.ndarray:

@@ -264,3 +264,14 @@ def test_process_reports_a_float_raw_that_overflows_float32():
     raw[2, 3] = -1e39
     with pytest.raises(InputError, match="infinite"):
         process(raw, black_level=0.0, white_level=1.0)
+
+
+def test_process_reports_a_uint16_raw_that_absurd_gains_push_out_of_float32():
+    """A uint16 raw below black normalises to -black / range * gain: with an absurd gain that leaves float32 and is
+    reported as for a float raw, not demosaiced silently (the half-row fast path is taken only when it cannot)."""
+    from isp_sim import process
+
+    raw = np.arange(16, dtype=np.uint16).reshape(4, 4)
+    with pytest.raises(InputError, match="infinite"):
+        process(raw, wb=(1e300, 1.0, 1.0), black_level=1.0, white_level=2.0)
+    assert np.isfinite(process(raw, wb=(2.0, 1.0, 1.5), black_level=1.0, white_level=2.0)).all()

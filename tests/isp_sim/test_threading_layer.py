@@ -41,8 +41,13 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not _HAS_TBB_WHEEL, reason="the tbb wheel is not installed in this environment")
 def test_kernels_run_on_tbb_and_a_chosen_layer_is_kept():
+    """No choice: TBB. A chosen layer is numba's to honour: the work queue stays the work queue, and asking for TBB
+    by name or as the thread- and fork-safe layer finds the wheel's library (numba alone does not find it)."""
     assert _run(_LAYER).stdout.split()[-1] == "tbb"
     assert _run(_LAYER, NUMBA_THREADING_LAYER="workqueue").stdout.split()[-1] == "workqueue"
+    for choice in ("tbb", "safe"):
+        r = _run(_LAYER, NUMBA_THREADING_LAYER=choice)
+        assert r.returncode == 0 and r.stdout.split()[-1] == "tbb", (choice, r.stderr[-500:])
 
 
 @pytest.mark.skipif(not _HAS_TBB_WHEEL, reason="the tbb wheel is not installed in this environment")
