@@ -155,7 +155,8 @@ def _green_decision(xp, w, cmap, block, n_workers, g1, hmask):  # pragma: no cov
     """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each worker
     keeps a block's float64 scratch (the block's rows and 2 more on each side) small enough for its L2 cache, and
     recomputes the 4 halo rows instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's
-    size). Every value is computed as by one whole-image pass, whatever ``block`` and ``n_workers``."""
+    size). Every value is computed as by one whole-image pass, whatever ``block`` and ``n_workers``. ``xp``: the
+    mosaic's :func:`planar` half rows (``w`` columns)."""
     h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
@@ -315,9 +316,10 @@ def _red_blue(xp, w, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, 
     block's rows and 3 more on each side, recomputed by neighbouring blocks) instead of four passes over the
     interleaved output: (A) R/B at green sites from ``g1``; (B) the other colour and the refined green at R/B
     sites; (C) R/B at green sites again from the refined green; (D) the refining step at R/B sites; then each
-    output row is written once. Every value is computed as by whole-image passes, whatever ``block``. ``post``:
-    each output row then goes through :func:`isp_sim._isp_kernels.post_row` (``ccm``, ``use_ccm``, ``table``,
-    ``tone``) while it is in cache."""
+    output row is written once. Every value is computed as by whole-image passes, whatever ``block``. ``xp``: the
+    mosaic's :func:`planar` half rows (``w`` columns). ``post``: the output goes through the display transform
+    (``table``, ``tone``), as each value is written where there is no CCM (:func:`_write_row`), else each row
+    through :func:`isp_sim._isp_kernels.post_row` (``ccm`` first) while it is in cache."""
     h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
