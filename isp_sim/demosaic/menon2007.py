@@ -239,23 +239,22 @@ def _rb_site(v, g1v, horizontal, ah, bh, ahc, bhc, aho, bho, av, bv, avc, bvc, a
 
 @njit(cache=True, inline="always")
 def _rb_slots(k, goff):  # pragma: no cover - compiled
-    """An interior R/B site ``k`` (unsigned) of a row whose green sites start at ``goff``: (column j, columns
-    j -+ 1, the green slots of those two columns), no mirroring, so that the loops over them vectorise."""
-    one, two = np.uint64(1), np.uint64(2)
+    """An interior R/B site ``k`` (unsigned) of a row whose green sites start at ``goff``: the green slots of its
+    columns j -+ 1 (j = 2 k + 1 - goff), no mirroring, so that the loops over them vectorise; they are also the
+    slots of those columns' values in the row's green half row (:func:`planar`)."""
     j0u = np.uint64(1 - goff)
-    j = k * two + j0u
-    return j, j - one, j + one, k + j0u - one, k + j0u
+    return k + j0u - np.uint64(1), k + j0u
 
 
 @njit(cache=True, inline="always")
 def _rb_border_slots(t, lo, hi, goff, w):  # pragma: no cover - compiled
-    """The ``t``-th border R/B site of a row (outside its interior ``[lo, hi)``): as :func:`_rb_slots`, with
-    ``k`` first and the neighbour columns mirrored."""
+    """The ``t``-th border R/B site of a row (outside its interior ``[lo, hi)``): ``k`` and, as :func:`_rb_slots`,
+    the green slots of its columns j -+ 1, mirrored."""
     k = t if t < lo else t - lo + hi
     j = 2 * k + 1 - goff
     jm1, jp1 = umirror(j - 1, w), umirror(j + 1, w)
     one, g = np.uint64(1), np.uint64(goff)
-    return k, j, jm1, jp1, (jm1 - g) >> one, (jp1 - g) >> one
+    return k, (jm1 - g) >> one, (jp1 - g) >> one
 
 
 @njit(cache=True, inline="always")
@@ -271,11 +270,11 @@ def _rb_row(xrb, xg, xrbm1, xrbp1, g1r, hr, goff, w, ah, av, ahm, avm, ahp, avp,
     lo, hi = _interior(j0, n, w, 1)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        j, jm1, jp1, gl, gr_ = _rb_slots(k, goff)
+        gl, gr_ = _rb_slots(k, goff)
         other[k], green[k] = _rb_site(xrb[k], g1r[k], hr[k] != 0, xg[gl], xg[gr_], ah[gl], ah[gr_],
                                       av[gl], av[gr_], xrbm1[k], xrbp1[k], avm[k], avp[k], ahm[k], ahp[k], refine)
     for t in range(lo + n - hi):
-        k, _, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
+        k, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
         other[k], green[k] = _rb_site(xrb[k], g1r[k], hr[k] != 0, xg[gl], xg[gr_], ah[gl], ah[gr_],
                                       av[gl], av[gr_], xrbm1[k], xrbp1[k], avm[k], avp[k], ahm[k], ahp[k], refine)
 
@@ -301,11 +300,11 @@ def _refine_row(xrb, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma:
     lo, hi = _interior(j0, n, w, 1)
     for kk in range(lo, hi):
         k = np.uint64(kk)
-        _, _, _, gl, gr_ = _rb_slots(k, goff)
+        gl, gr_ = _rb_slots(k, goff)
         other[k] = _refined_other(xrb[k], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
     for t in range(lo + n - hi):
-        k, _, _, _, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
+        k, gl, gr_ = _rb_border_slots(t, lo, hi, goff, w)
         other[k] = _refined_other(xrb[k], other[k], hr[k] != 0, ch[gl], cv[gl], ch[gr_], cv[gr_],
                                   cvm[k], chm[k], cvp[k], chp[k])
 
