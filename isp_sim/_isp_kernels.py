@@ -107,16 +107,13 @@ def _count_outside_unit(part):
 
 
 @njit(inline="always", cache=True)
-def _unprocess_sites(img, y, x0, p, g, s, black, ccm_inv, use_ccm, lut, tone, orow):
-    """The sites ``x0, x0 + 2, ...`` of mosaic row ``y`` (all of plane ``p``): one loop per CFA site of the row,
-    with its constants hoisted, so that it vectorises."""
+def _unprocess_sites_ccm(img, y, x0, p, g, s, black, ccm_inv, lut, tone, orow):
+    """The sites ``x0, x0 + 2, ...`` of mosaic row ``y`` (all of plane ``p``) through the inverse CCM: one loop per
+    CFA site of the row, with its constants hoisted, so that it vectorises."""
     for x in range(x0, orow.shape[0], 2):
-        if use_ccm:
-            v = 0.0
-            for j in range(3):
-                v += ccm_inv[p, j] * _decode_fast(float(img[y, x, j]), lut, tone)
-        else:
-            v = _decode_fast(float(img[y, x, p]), lut, tone)
+        v = 0.0
+        for j in range(3):
+            v += ccm_inv[p, j] * _decode_fast(float(img[y, x, j]), lut, tone)
         orow[x] = v * g * s + black
 
 
@@ -136,7 +133,7 @@ def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, bla
         if use_ccm:
             for x0 in range(2):
                 p, c = planes[y & 1, x0], cmap[y & 1, x0]
-                _unprocess_sites(img, y, x0, p, inv_wb[p], scale[c], black[c], ccm_inv, use_ccm, lut, tone, out[y])
+                _unprocess_sites_ccm(img, y, x0, p, inv_wb[p], scale[c], black[c], ccm_inv, lut, tone, out[y])
         else:  # both sites of a column pair in one loop: it reads the row's pixels in order
             p0, c0, p1, c1 = planes[y & 1, 0], cmap[y & 1, 0], planes[y & 1, 1], cmap[y & 1, 1]
             if tone:  # a literal flag: its test leaves the loop
@@ -150,7 +147,7 @@ def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, bla
 
 @njit(inline="always", cache=True)
 def _unprocess_pairs(row, p0, g0, s0, b0, p1, g1, s1, b1, lut, tone, orow):
-    """:func:`_unprocess_sites` (no CCM) of both CFA sites of a mosaic row, column pair by column pair."""
+    """:func:`_unprocess_sites_ccm` without a CCM, both CFA sites of a mosaic row column pair by column pair."""
     w = orow.shape[0]
     for k in range(w // 2):
         orow[2 * k] = _decode_fast(float(row[2 * k, p0]), lut, tone) * g0 * s0 + b0
