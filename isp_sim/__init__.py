@@ -30,8 +30,8 @@ def _load_tbb() -> None:
     short spin count below, and as OpenMP in a quiet window (``benchmarks/bench_degrade.py --threads-only``,
     BENCHMARKS.md). TBB is also fork-safe (GNU OpenMP is not).
     pip installs ``libtbb.so.12`` under the environment's ``lib/``, outside the loader's search path, so numba
-    looks for it in vain: the wheel's own file (its install record) is loaded here by path, with global
-    symbols, unless a ``libtbb.so.12`` is loaded already. This chooses no layer: ``NUMBA_THREADING_LAYER`` or
+    looks for it in vain: the file (there, else where the wheel's install record puts it) is loaded here by path,
+    with global symbols, unless a ``libtbb.so.12`` is loaded already. This chooses no layer: ``NUMBA_THREADING_LAYER`` or
     ``numba.config.THREADING_LAYER`` still decide (``tbb`` and ``safe`` now find the library), and numba's
     default order tries TBB first. It has no effect in a process whose numba started its thread pool before
     ``import isp_sim``. Nothing is done off Linux or without the wheel.
