@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._parallel import BLOCKS, ROWS, chunked
+
 
 LUT_SIZE = 8192
 
@@ -79,6 +81,7 @@ def _decode_fast(v, lut, tone):
     return _interp(lut, v * (lut.shape[0] - 2))
 
 
+@chunked(BLOCKS)
 @njit(cache=True, parallel=True)
 def count_outside_unit(bits):
     """Number of float32 values (given as their uint32 bits) that are not in [0, 1]: NaN, inf,
@@ -117,6 +120,7 @@ def _unprocess_sites_ccm(img, y, x0, p, g, s, black, ccm_inv, lut, tone, orow):
         orow[x] = v * g * s + black
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def unprocess_mosaic(img, planes, cmap, inv_wb, ccm_inv, use_ccm, lut, tone, black, scale, out, bits):
     """sRGB (H, W, 3) -> clean mosaic in DN (black included), only the sampled plane computed.
@@ -156,6 +160,7 @@ def _unprocess_pairs(row, p0, g0, s0, b0, p1, g1, s1, b1, lut, tone, orow):
         orow[w - 1] = _decode_fast(float(row[w - 1, p0]), lut, tone) * g0 * s0 + b0
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def unprocess_planes(img, inv_wb, ccm_inv, use_ccm, lut, tone, black3, scale3, out):
     """sRGB (H, W, 3) -> clean (H, W, 3) camera RGB in DN, black included (no mosaic)."""
@@ -180,6 +185,7 @@ def _normalized(v, black, inv_range, g):
     return 1.0 if v > 1.0 else v
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def normalize_mosaic(raw, cmap, planes, black, inv_range, wb, out):
     """Mosaic DN -> black-subtracted, normalised, white-balanced float32, highlights clipped at 1."""
@@ -190,6 +196,7 @@ def normalize_mosaic(raw, cmap, planes, black, inv_range, wb, out):
             out[y, x] = _normalized(raw[y, x], black[c], inv_range[c], wb[planes[y & 1, x & 1]])
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def normalize_planar(raw, cmap, planes, black, inv_range, wb, out):
     """:func:`normalize_mosaic` into the rows' even and odd columns as half rows, ``out[y, p, k]`` for column
@@ -210,6 +217,7 @@ def normalize_planar(raw, cmap, planes, black, inv_range, wb, out):
             o[wc - 1] = 0.0
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def normalize_planes(raw, black3, inv_range3, wb, out):
     h, w, _ = raw.shape
@@ -222,6 +230,7 @@ def normalize_planes(raw, black3, inv_range3, wb, out):
                 out[y, x, p] = v
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def apply_ccm(rgb, ccm, out):
     """out = rgb @ ccm.T per pixel (camera RGB -> linear sRGB)."""
@@ -240,6 +249,7 @@ def _ccm_row(src, ccm, dst):
             dst[x, p] = ccm[p, 0] * r + ccm[p, 1] * g + ccm[p, 2] * b
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def finish(rgb, table, tone, out):
     """Linear RGB -> display: clip to [0, 1], transfer via :func:`encode_table`, tone curve; float32 math."""

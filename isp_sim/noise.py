@@ -34,12 +34,14 @@ import numpy as np
 from numba import njit, prange
 
 from . import _rng
+from ._parallel import BLOCKS, ROWS, chunked
 from ._seed import SeedLike, seed_sequence
 from .cfa import channel_map, check_pattern, per_channel_image
 from .errors import InputError, InputTypeError
 from .params import NoiseParams
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def _row_offsets(h, row_std, key):
     out = np.zeros(h, dtype=np.float64)
@@ -52,6 +54,7 @@ def _row_offsets(h, row_std, key):
 _ROWS_PER_TASK = 16
 
 
+@chunked(BLOCKS)
 @njit(cache=True, parallel=True)
 def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, key_shot, key_read, out):
     """The noise model of the module docstring, one image row at a time in separate passes.

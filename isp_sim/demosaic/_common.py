@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._parallel import ROWS, chunked
 from ..cfa import rgb_map
 from ..errors import InputError, InputTypeError
 
@@ -69,6 +70,7 @@ def pattern_map(pattern: str) -> np.ndarray:
     return np.ascontiguousarray(rgb_map(pattern), dtype=np.int64)
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def _all_finite_rows(x, ok):  # pragma: no cover - compiled
     h, w = x.shape

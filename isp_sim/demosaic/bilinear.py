@@ -22,11 +22,13 @@ import numpy as np
 import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
+from .._parallel import ROWS, chunked
 from ._common import as_cfa_float32, pattern_map, row_layout, umirror
 
 __all__ = ["demosaicing_CFA_Bayer_bilinear"]
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def _bilinear_kernel(x, cmap, out):  # pragma: no cover - compiled
     # Unsigned indices throughout (see _common.umirror).

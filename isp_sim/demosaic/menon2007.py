@@ -25,6 +25,7 @@ import numpy.typing  # noqa: F401  (np.typing in the signatures)
 from numba import njit, prange
 
 from .. import _isp_kernels
+from .._parallel import BLOCKS, ROWS, chunked
 from .._scratch import scratch
 from ..errors import InputTypeError
 from ._common import as_cfa_float32, mirror, pattern_map, row_layout, umirror
@@ -58,6 +59,7 @@ def _interior(j0, n, w, reach):  # pragma: no cover - compiled
     return lo, hi
 
 
+@chunked(ROWS)
 @njit(cache=True, parallel=True)
 def _planar(x, xp):  # pragma: no cover - compiled
     """``xp[i, p, k] = x[i, 2 k + p]``: each row's even and odd columns as contiguous half rows (a half row's slot
@@ -150,42 +152,43 @@ def _decide_row(own, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover -
         gr[k] = np.float32(np.float64(own[k]) - (chr_[k] if keep_h else cvr[k]))
 
 
+@chunked(BLOCKS)
 @njit(cache=True, parallel=True)
-def _green_decision(xp, w, cmap, block, n_workers, g1, hmask):  # pragma: no cover - compiled
-    """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each worker
-    keeps a block's float64 scratch (the block's rows and 2 more on each side) small enough for its L2 cache, and
-    recomputes the 4 halo rows instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's
-    size). Every value is computed as by one whole-image pass, whatever ``block`` and ``n_workers``. ``xp``: the
-    mosaic's :func:`planar` half rows (``w`` columns)."""
+def _green_decision(xp, w, cmap, block, g1, hmask, c_t, d_t):  # pragma: no cover - compiled
+    """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each thread
+    keeps a block's float64 scratch (the block's rows and 2 more on each side: ``c_t``, ``d_t`` per numba thread id,
+    :func:`_thread_scratch`) small enough for its L2 cache, and recomputes the 4 halo rows
+    instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's size). The blocks are handed
+    out one at a time, to whichever thread is free. Every value is computed as by one whole-image pass, whatever
+    ``block`` and the schedule. ``xp``: the mosaic's :func:`planar` half rows (``w`` columns)."""
     h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
     m = block + 4
-    for t in prange(n_workers):
-        ch = np.empty((m, wc), np.float64)
-        cv = np.empty((m, wc), np.float64)
-        dh = np.empty((m, wc + 2), np.float64)
-        dv = np.empty((m, wc + 2), np.float64)
-        for b in range(t, nb, n_workers):
-            a0 = b * block
-            a1 = min(h, a0 + block)
-            top = a0 - 2  # image row of local row 0
-            for r in range(max(top, 0), min(a1 + 2, h)):
-                _dd_row(xp, w, cmap, r, ch[r - top], cv[r - top])
-            for r in range(top, a1 + 2):
-                li = r - top
-                if r < 0 or r >= h:  # the classifier's zero frame
-                    dh[li, :] = 0.0
-                    dv[li, :] = 0.0
-                else:
-                    j0, n, _ = _sites(cmap, r, w)
-                    # rows a1 and a1 + 1 lend only their D_H to the block (row a1 + 2 is not computed here),
-                    # so their D_V is taken against the row itself and never read
-                    below = mirror(r + 2, h) if r < a1 else r
-                    _gradient_row(ch[li], cv[li], cv[below - top], j0, n, w, dh[li], dv[li])
-            for r in range(a0, a1):
+    for b in prange(nb):
+        t = numba.get_thread_id()
+        c = c_t[t] if t < c_t.shape[0] else np.empty((2, m, wc), np.float64)  # (an id outside: none documented)
+        d = d_t[t] if t < d_t.shape[0] else np.empty((2, m, wc + 2), np.float64)
+        ch, cv, dh, dv = c[0], c[1], d[0], d[1]
+        a0 = b * block
+        a1 = min(h, a0 + block)
+        top = a0 - 2  # image row of local row 0
+        for r in range(max(top, 0), min(a1 + 2, h)):
+            _dd_row(xp, w, cmap, r, ch[r - top], cv[r - top])
+        for r in range(top, a1 + 2):
+            li = r - top
+            if r < 0 or r >= h:  # the classifier's zero frame
+                dh[li, :] = 0.0
+                dv[li, :] = 0.0
+            else:
                 j0, n, _ = _sites(cmap, r, w)
-                _decide_row(xp[r, j0], ch[r - top], cv[r - top], dh, dv, r - top, j0, n, g1[r], hmask[r])
+                # rows a1 and a1 + 1 lend only their D_H to the block (row a1 + 2 is not computed here),
+                # so their D_V is taken against the row itself and never read
+                below = mirror(r + 2, h) if r < a1 else r
+                _gradient_row(ch[li], cv[li], cv[below - top], j0, n, w, dh[li], dv[li])
+        for r in range(a0, a1):
+            j0, n, _ = _sites(cmap, r, w)
+            _decide_row(xp[r, j0], ch[r - top], cv[r - top], dh, dv, r - top, j0, n, g1[r], hmask[r])
 
 
 @njit(cache=True, inline="always")
@@ -309,70 +312,69 @@ def _refine_row(xrb, hr, goff, w, ch, cv, chm, cvm, chp, cvp, other):  # pragma:
                                   cvm[k], chm[k], cvp[k], chp[k])
 
 
+@chunked(BLOCKS)
 @njit(cache=True, parallel=True)
-def _red_blue(xp, w, cmap, g1, hmask, refine, block, n_workers, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
+def _red_blue(xp, w, cmap, g1, hmask, refine, block, rb_t, out, post, ccm, use_ccm, table, tone):  # pragma: no cover - compiled
     """R and B everywhere and the refined green, in blocks of ``block`` rows with block-local planar rows (the
     block's rows and 3 more on each side, recomputed by neighbouring blocks) instead of four passes over the
     interleaved output: (A) R/B at green sites from ``g1``; (B) the other colour and the refined green at R/B
     sites; (C) R/B at green sites again from the refined green; (D) the refining step at R/B sites; then each
-    output row is written once. Every value is computed as by whole-image passes, whatever ``block``. ``xp``: the
-    mosaic's :func:`planar` half rows (``w`` columns). ``post``: the output goes through the display transform
-    (``table``, ``tone``), as each value is written where there is no CCM (:func:`_write_row`), else each row
-    through :func:`isp_sim._isp_kernels.post_row` (``ccm`` first) while it is in cache."""
+    output row is written once. ``rb_t``: six float32 block arrays per numba thread id (:func:`_thread_scratch`);
+    the blocks are handed out one at a time. Every value is computed as by whole-image passes, whatever ``block``
+    and the schedule. ``xp``: the mosaic's :func:`planar` half rows (``w`` columns). ``post``: the output goes
+    through the display transform
+    (``table``, ``tone``), as each value is written where there is no CCM (:func:`_write_row`), else each row through
+    :func:`isp_sim._isp_kernels.post_row` (``ccm`` first) while it is in cache."""
     h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
     m = block + 6
-    for t in prange(n_workers):
-        ah = np.empty((m, wc), np.float32)
-        av = np.empty((m, wc), np.float32)
-        ch = np.empty((m, wc), np.float32)
-        cv = np.empty((m, wc), np.float32)
-        oth = np.empty((m, wc), np.float32)
-        g3 = np.empty((m, wc), np.float32)
-        for b in range(t, nb, n_workers):
-            a0 = b * block
-            a1 = min(h, a0 + block)
-            top = a0 - 3  # image row of local row 0
-            halo = 3 if refine else 1
-            for r in range(max(a0 - halo, 0), min(a1 + halo, h)):
+    for b in prange(nb):
+        t = numba.get_thread_id()
+        sc = rb_t[t] if t < rb_t.shape[0] else np.empty((6, m, wc), np.float32)  # (an id outside: none documented)
+        ah, av, ch, cv, oth, g3 = sc[0], sc[1], sc[2], sc[3], sc[4], sc[5]
+        a0 = b * block
+        a1 = min(h, a0 + block)
+        top = a0 - 3  # image row of local row 0
+        halo = 3 if refine else 1
+        for r in range(max(a0 - halo, 0), min(a1 + halo, h)):
+            goff, _ = row_layout(cmap, np.int64(r))
+            rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+            _green_row(xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g1[r], g1[rm], g1[rp], goff,
+                       w, ah[r - top], av[r - top])
+        for r in range(max(a0 - halo + 1, 0), min(a1 + halo - 1, h)):
+            goff, _ = row_layout(cmap, np.int64(r))
+            rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+            _rb_row(xp[r, 1 - goff], xp[r, goff], xp[rm, 1 - goff], xp[rp, 1 - goff], g1[r], hmask[r], goff, w,
+                    ah[r - top], av[r - top], ah[rm - top], av[rm - top], ah[rp - top], av[rp - top], refine,
+                    oth[r - top], g3[r - top])
+        if refine:
+            for r in range(max(a0 - 1, 0), min(a1 + 1, h)):
                 goff, _ = row_layout(cmap, np.int64(r))
                 rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                _green_row(xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g1[r], g1[rm], g1[rp], goff,
-                           w, ah[r - top], av[r - top])
-            for r in range(max(a0 - halo + 1, 0), min(a1 + halo - 1, h)):
-                goff, _ = row_layout(cmap, np.int64(r))
-                rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                _rb_row(xp[r, 1 - goff], xp[r, goff], xp[rm, 1 - goff], xp[rp, 1 - goff], g1[r], hmask[r], goff, w,
-                        ah[r - top], av[r - top], ah[rm - top], av[rm - top], ah[rp - top], av[rp - top], refine,
-                        oth[r - top], g3[r - top])
-            if refine:
-                for r in range(max(a0 - 1, 0), min(a1 + 1, h)):
-                    goff, _ = row_layout(cmap, np.int64(r))
-                    rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                    _green_row(xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g3[r - top], g3[rm - top],
-                               g3[rp - top], goff, w, ch[r - top], cv[r - top])
-                for r in range(a0, a1):
-                    goff, _ = row_layout(cmap, np.int64(r))
-                    rm, rp = mirror(r - 1, h), mirror(r + 1, h)
-                    _refine_row(xp[r, 1 - goff], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top],
-                                cv[rm - top], ch[rp - top], cv[rp - top], oth[r - top])
-                fh, fv, fg = ch, cv, g3
-            else:
-                fh, fv, fg = ah, av, g3
+                _green_row(xp[r, goff], xp[r, 1 - goff], xp[rm, goff], xp[rp, goff], g3[r - top], g3[rm - top],
+                           g3[rp - top], goff, w, ch[r - top], cv[r - top])
             for r in range(a0, a1):
-                if post and not use_ccm:  # each value through the display transform as it is written
-                    if tone:  # literal flags: the tone test leaves the row loops (a test per value cost 1.3 ms)
-                        _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
-                                   True, table, True)
-                    else:
-                        _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
-                                   True, table, False)
+                goff, _ = row_layout(cmap, np.int64(r))
+                rm, rp = mirror(r - 1, h), mirror(r + 1, h)
+                _refine_row(xp[r, 1 - goff], hmask[r], goff, w, ch[r - top], cv[r - top], ch[rm - top],
+                            cv[rm - top], ch[rp - top], cv[rp - top], oth[r - top])
+            fh, fv, fg = ch, cv, g3
+        else:
+            fh, fv, fg = ah, av, g3
+        for r in range(a0, a1):
+            if post and not use_ccm:  # each value through the display transform as it is written
+                if tone:  # literal flags: the tone test leaves the row loops (a test per value cost 1.3 ms)
+                    _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
+                               True, table, True)
                 else:
-                    _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r], False,
-                               table, tone)
-                    if post:
-                        _isp_kernels.post_row(out[r], ccm, use_ccm, table, tone)
+                    _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r],
+                               True, table, False)
+            else:
+                _write_row(xp[r], cmap, r, w, fh[r - top], fv[r - top], oth[r - top], fg[r - top], out[r], False,
+                           table, tone)
+                if post:
+                    _isp_kernels.post_row(out[r], ccm, use_ccm, table, tone)
 
 
 @njit(cache=True, inline="always")
@@ -516,17 +518,27 @@ def menon_finished(xp: np.ndarray, w: int, cmap: np.ndarray, ccm: np.ndarray | N
     return _menon(xp, w, cmap, True, (ccm, table, bool(tone)))
 
 
+def _thread_scratch(wc: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The block arrays of :func:`_green_decision` (``c_t``, ``d_t``: float64, block + 4 rows) and :func:`_red_blue`
+    (``rb_t``: float32, block + 6 rows), one set per numba thread id (``numba.get_num_threads()`` of them), reused
+    by the calling thread's next call."""
+    n = numba.get_num_threads()
+    return (scratch("menon.c", (n, 2, block + 4, wc), np.float64),
+            scratch("menon.d", (n, 2, block + 4, wc + 2), np.float64),
+            scratch("menon.rb", (n, 6, block + 6, wc), np.float32))
+
+
 def _menon(xp, w, cmap, refine, post):
     h, wc = xp.shape[0], xp.shape[2]
     g1 = scratch("menon.g1", (h, wc), np.float32)
     hmask = scratch("menon.hmask", (h, wc), np.uint8)
     out = np.empty((h, w, 3), dtype=np.float32)
-    # a worker's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
+    # a thread's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
     # 16 rows at least; the red/blue pass keeps six float32 arrays of block + 6 rows
     block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
-    workers = max(1, min(numba.get_num_threads(), -(-h // block)))
-    _green_decision(xp, w, cmap, block, workers, g1, hmask)
+    c_t, d_t, rb_t = _thread_scratch(wc, block)
+    _green_decision(xp, w, cmap, block, g1, hmask, c_t, d_t)
     ccm, table, tone = (None, _NO_TABLE, False) if post is None else post
-    _red_blue(xp, w, cmap, g1, hmask, refine, block, workers, out, post is not None, _NO_CCM if ccm is None else ccm,
+    _red_blue(xp, w, cmap, g1, hmask, refine, block, rb_t, out, post is not None, _NO_CCM if ccm is None else ccm,
               ccm is not None, table, tone)
     return out

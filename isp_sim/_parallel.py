@@ -1,0 +1,33 @@
+"""Dynamic scheduling of the kernels' parallel loops.
+
+numba cuts a ``prange`` loop into one equal chunk per thread unless a chunk size is set for the call
+(``numba.parallel_chunksize``): a static split, so a thread whose core is taken for a while (another process on
+it, a VM's stolen time) holds up the whole loop while the other thread waits at its end. With chunks of a few
+rows, TBB (isp_sim's threading layer) hands them to whichever thread is free. The kernels' results do not depend
+on the schedule: each iteration writes only its own rows (tests compare one and two threads bit for bit).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+
+#: iterations per chunk of a loop over image rows: 256 chunks of a 1024-row image, each a few microseconds of work
+ROWS = 16
+#: iterations per chunk of a loop whose iterations are already blocks of rows (the noise kernel's 16-row tasks,
+#: Menon's row blocks)
+BLOCKS = 1
+
+
+def chunked(chunk: int):
+    """Decorate a compiled parallel kernel (called from Python) so that it runs with ``numba.parallel_chunksize``
+    ``chunk``; the kernel stays reachable as ``__wrapped__``."""
+    def wrap(kernel):
+        def call(*args):
+            if numba.get_num_threads() == 1:  # one chunk: no per-chunk calls
+                return kernel(*args)
+            with numba.parallel_chunksize(chunk):
+                return kernel(*args)
+        return functools.update_wrapper(call, kernel, updated=())
+    return wrap
