@@ -2,8 +2,9 @@
 
     python -m benchmarks.bench_degrade [--size 1024] [--rounds 9] [--no-12mp] [--threads-only]
 
-Threads: one and two numba threads on the natural photo, in a quiet window and with a busy-loop process
-occupying one core (5 degrades per fresh process, alternating rounds), for each threading configuration in
+Threads: one and two numba threads on the natural photo, in a quiet window, with one core taken 30% of the time
+by a pinned process (busy 3 ms of every 10), and with a busy-loop process occupying one core (5 degrades per fresh
+process, alternating rounds), for each threading configuration in
 ``POLICIES`` (isp_sim's default: numba's TBB layer; OpenMP with isp_sim's short spin count, passive, libgomp's
 default spin count and active spinning; numba's work queue), with the layer numba reported in each child.
 
@@ -32,6 +33,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,7 +134,7 @@ ts = []
 for i in range(5):
     t = time.perf_counter(); isp_sim.degrade(photo, prof, iso=8000, seed=i); ts.append(time.perf_counter() - t)
 import numba
-print(json.dumps({"median_ms": 1000 * statistics.median(ts), "layer": numba.threading_layer()}))
+print(json.dumps({"median_ms": 1000 * statistics.median(ts), "layer": numba.threading_layer(), "pkg": isp_sim.__file__}))
 """
 
 
@@ -149,10 +151,18 @@ POLICIES = [
 ]
 
 
+# The windows of the thread table: quiet; one core taken 30% of the time by a process pinned to it (busy 3 ms of
+# every 10 ms: how a VM's stolen time or a light neighbour looks to a thread); one core held by a busy loop.
+_PART = ("import os, time\nos.sched_setaffinity(0, {os.cpu_count() - 1})\nwhile True:\n"
+         " t = time.perf_counter()\n while time.perf_counter() - t < 0.003: pass\n time.sleep(0.007)")
+WINDOWS = [("quiet", None), ("one core 30% taken", _PART), ("one core busy", "while True: pass")]
+
+
 def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
-    """Markdown rows: median ms (5 degrades per fresh process) for 1 / 2 threads, quiet and with a busy core,
-    for each threading configuration in :data:`POLICIES`."""
+    """Markdown rows: median ms (5 degrades per fresh process) for 1 / 2 threads in each of :data:`WINDOWS` (the
+    partly taken core only where the OS lets a process pin itself), for each configuration in :data:`POLICIES`."""
     policies = policies or POLICIES
+    windows = [w for w in WINDOWS if w[1] != _PART or hasattr(os, "sched_setaffinity")]
     res: dict[tuple, list[float]] = {}
     layers: dict[str, set] = {}
     for rnd in range(rounds):
@@ -160,32 +170,34 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
         # after a window change (the first child after the busy loop stops ran up to 25% slower)
         k = rnd % len(policies)
         order = policies[k:] + policies[:k]
-        for busy in (False, True):
-            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        for window, load in windows:
+            hog = subprocess.Popen([sys.executable, "-c", load]) if load else None
             try:
-                for label, extra in order:
+                for label, extra, *where in order:
                     for threads in ((1, 2) if rnd % 2 == 0 else (2, 1)):
                         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
                         for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER"):
                             env.pop(k, None)
                         env.update(extra)
                         r = subprocess.run([sys.executable, "-c", THREADS_CHILD, str(size)], capture_output=True,
-                                           text=True, cwd=ROOT, env=env)
+                                           text=True, cwd=where[0] if where else ROOT, env=env)
                         if r.returncode:
                             raise RuntimeError(r.stderr)
                         out = json.loads(r.stdout.strip().splitlines()[-1])
-                        res.setdefault((busy, label, threads), []).append(out["median_ms"])
+                        if not Path(out["pkg"]).resolve().is_relative_to(Path(where[0] if where else ROOT).resolve()):
+                            raise RuntimeError(f"{label}: the child imported {out['pkg']}")
+                        res.setdefault((window, label, threads), []).append(out["median_ms"])
                         layers.setdefault(label, set()).add(out["layer"])
             finally:
                 if hog:
                     hog.kill()
     rows = ["| window | threading layer, wait setting | layer numba ran | 1 thread (ms) | 2 threads (ms) | "
             "2 threads / 1 thread time |", "|---|---|---|---|---|---|"]
-    for busy in (False, True):
-        for label, _ in policies:
-            one = statistics.median(res[(busy, label, 1)])
-            two = statistics.median(res[(busy, label, 2)])
-            rows.append(f"| {'one core busy' if busy else 'quiet'} | {label} | {', '.join(sorted(layers[label]))} | "
+    for window, _ in windows:
+        for label, *_ in policies:
+            one = statistics.median(res[(window, label, 1)])
+            two = statistics.median(res[(window, label, 2)])
+            rows.append(f"| {window} | {label} | {', '.join(sorted(layers[label]))} | "
                         f"{one:.1f} | {two:.1f} | {two / one:.2f} |")
     return rows
 
@@ -193,7 +205,7 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
 def run_worker(threads: int, size: int, rounds: int) -> dict:
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     res = subprocess.run([sys.executable, "-m", "benchmarks.bench_degrade", "--worker", "--size", str(size),
-                          "--rounds", str(rounds)], capture_output=True, text=True, cwd=ROOT, env=env)
+                          "--rounds", str(rounds)], capture_output=True, text=True, cwd=where[0] if where else ROOT, env=env)
     if res.returncode:
         raise RuntimeError(res.stderr)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -258,6 +270,8 @@ def main() -> None:
     ap.add_argument("--thread-rounds", type=int, default=2, help="alternating rounds of the thread table")
     ap.add_argument("--policies", nargs="+", type=int, default=None,
                     help="indices into POLICIES for the thread table (default: all)")
+    ap.add_argument("--against", metavar="REV", default=None,
+                    help="add to the thread table isp_sim as of git revision REV (default layer), measured alongside")
     a = ap.parse_args()
     if a.worker:
         print(json.dumps(worker(a.size, a.rounds)))
@@ -272,7 +286,12 @@ def main() -> None:
         print(f"# threads: natural photo {n}x{n}, medians of 5 degrades per fresh process, {a.thread_rounds} "
               "alternating rounds")
         pol = [POLICIES[i] for i in a.policies] if a.policies else POLICIES
-        print("\n".join(thread_robustness(n, a.thread_rounds, pol)) + "\n")
+        with tempfile.TemporaryDirectory() as old:
+            if a.against:  # that revision's package alone, imported first from the child's working directory
+                tar = subprocess.run(["git", "archive", a.against, "isp_sim"], cwd=ROOT, capture_output=True, check=True)
+                subprocess.run(["tar", "-x", "-C", old], input=tar.stdout, check=True)
+                pol = pol + [(f"isp_sim at {a.against}, its default layer", {}, old)]
+            print("\n".join(thread_robustness(n, a.thread_rounds, pol)) + "\n")
         if a.threads_only:
             return
     print(f"# isp_sim.degrade vs release path, {n}x{n}, mi_note10 ISO 8000, WB (2.0, 1.7), Menon 2007 both sides")
