@@ -205,7 +205,7 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
 def run_worker(threads: int, size: int, rounds: int) -> dict:
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     res = subprocess.run([sys.executable, "-m", "benchmarks.bench_degrade", "--worker", "--size", str(size),
-                          "--rounds", str(rounds)], capture_output=True, text=True, cwd=where[0] if where else ROOT, env=env)
+                          "--rounds", str(rounds)], capture_output=True, text=True, cwd=ROOT, env=env)
     if res.returncode:
         raise RuntimeError(res.stderr)
     return json.loads(res.stdout.strip().splitlines()[-1])
