@@ -165,16 +165,21 @@ def test_table_grid_index():
 
 
 def test_noise_kernel_draws_the_scalar_samplers_values():
-    """The row kernel (table start, branch-free steps, search, remainder, PTRS list) gives every pixel exactly
-    the count of the scalar :func:`_rng.poisson` at that pixel's counter, and the read noise of the scalar
-    quantile of its uniform: means from 0 to 3000 (tables, remainder tails, PTRS with rejections)."""
+    """The row kernel (table start, branch-free steps, search, remainder, PTRS) gives every pixel exactly the count
+    of the scalar :func:`_rng.poisson` at that pixel's counter, and the read noise of the scalar quantile of its
+    uniform: means from 0 to 3000 (tables, remainder tails, PTRS with rejections). The first 12 rows are mostly
+    large means (PTRS's first try over the whole row), the others have a few (PTRS over the listed pixels)."""
     from isp_sim.cfa import channel_map
     from isp_sim.noise import _quantile_tables, add_noise_checked, noise_keys
     from isp_sim.params import NoiseParams
 
     h, w = 24, 160
     lam = np.random.default_rng(3).uniform(0.0, 3000.0, (h, w))
+    lam[12:] = np.random.default_rng(4).uniform(0.0, 270.0, (h - 12, w))
     lam[:, :8] = np.array([0.0, 1e-9, 0.5, 63.99, 127.99, 255.99, 256.0, 256.5])
+    n_large = (lam >= _rng.TABLE_MAX).sum(axis=1)
+    from isp_sim.noise import _PTRS_ROW_SHARE
+    assert (n_large[:12] * _PTRS_ROW_SHARE >= w).all() and (n_large[12:] * _PTRS_ROW_SHARE < w).all()
     key = 12345
     k_shot, k_read, _ = noise_keys(key)
     cmap = channel_map("RGGB")
