@@ -153,7 +153,7 @@ POLICIES = [
 
 # The windows of the thread table: quiet; one core taken 30% of the time by a process pinned to it (busy 3 ms of
 # every 10 ms: how a VM's stolen time or a light neighbour looks to a thread); one core held by a busy loop.
-_PART = ("import os, time\nos.sched_setaffinity(0, {os.cpu_count() - 1})\nwhile True:\n"
+_PART = ("import os, time\nos.sched_setaffinity(0, {max(os.sched_getaffinity(0))})\nwhile True:\n"
          " t = time.perf_counter()\n while time.perf_counter() - t < 0.003: pass\n time.sleep(0.007)")
 WINDOWS = [("quiet", None), ("one core 30% taken", _PART), ("one core busy", "while True: pass")]
 
@@ -173,6 +173,10 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
         for window, load in windows:
             hog = subprocess.Popen([sys.executable, "-c", load]) if load else None
             try:
+                if hog:
+                    time.sleep(0.2)
+                    if hog.poll() is not None:  # e.g. the CPU it pins itself to is not this process's to use
+                        raise RuntimeError(f"the load of the {window!r} window exited with status {hog.returncode}")
                 for label, extra, *where in order:
                     for threads in ((1, 2) if rnd % 2 == 0 else (2, 1)):
                         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
@@ -191,6 +195,7 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
             finally:
                 if hog:
                     hog.kill()
+                    hog.wait()
     rows = ["| window | threading layer, wait setting | layer numba ran | 1 thread (ms) | 2 threads (ms) | "
             "2 threads / 1 thread time |", "|---|---|---|---|---|---|"]
     for window, _ in windows:
@@ -288,9 +293,12 @@ def main() -> None:
         pol = [POLICIES[i] for i in a.policies] if a.policies else POLICIES
         with tempfile.TemporaryDirectory() as old:
             if a.against:  # that revision's package alone, imported first from the child's working directory
-                tar = subprocess.run(["git", "archive", a.against, "isp_sim"], cwd=ROOT, capture_output=True, check=True)
+                tar = subprocess.run(["git", "archive", "--end-of-options", a.against, "isp_sim"], cwd=ROOT,
+                                     capture_output=True, check=True)
                 subprocess.run(["tar", "-x", "-C", old], input=tar.stdout, check=True)
-                pol = pol + [(f"isp_sim at {a.against}, its default layer", {}, old)]
+                # its compiled kernels stay in the temporary folder, also where NUMBA_CACHE_DIR is set
+                pol = pol + [(f"isp_sim at {a.against}, its default layer",
+                              {"NUMBA_CACHE_DIR": os.path.join(old, "numba_cache")}, old)]
             print("\n".join(thread_robustness(n, a.thread_rounds, pol)) + "\n")
         if a.threads_only:
             return

@@ -518,10 +518,19 @@ def menon_finished(xp: np.ndarray, w: int, cmap: np.ndarray, ccm: np.ndarray | N
     return _menon(xp, w, cmap, True, (ccm, table, bool(tone)))
 
 
+def _block_rows(wc: int) -> int:
+    """Rows per block for half rows of ``wc`` columns: a thread's block arrays (four float64 arrays of block + 4
+    rows of wc + 2 in the green pass) in about 768 KiB, 16 rows at least; the red/blue pass keeps six float32
+    arrays of block + 6 rows."""
+    return max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
+
+
 def _thread_scratch(wc: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The block arrays of :func:`_green_decision` (``c_t``, ``d_t``: float64, block + 4 rows) and :func:`_red_blue`
     (``rb_t``: float32, block + 6 rows), one set per numba thread id (``numba.get_num_threads()`` of them), reused
-    by the calling thread's next call."""
+    by the calling Python thread's next call. numba's thread ids are unique among the threads running one parallel
+    loop; nothing the blocks call starts or waits on another parallel loop, so no two blocks running at once share
+    arrays. Every block writes each row and slot of its arrays before reading it (tested with arrays full of NaN)."""
     n = numba.get_num_threads()
     return (scratch("menon.c", (n, 2, block + 4, wc), np.float64),
             scratch("menon.d", (n, 2, block + 4, wc + 2), np.float64),
@@ -533,9 +542,7 @@ def _menon(xp, w, cmap, refine, post):
     g1 = scratch("menon.g1", (h, wc), np.float32)
     hmask = scratch("menon.hmask", (h, wc), np.uint8)
     out = np.empty((h, w, 3), dtype=np.float32)
-    # a thread's block rows (four float64 arrays of block + 4 rows of wc + 2 in the green pass) in about 768 KiB,
-    # 16 rows at least; the red/blue pass keeps six float32 arrays of block + 6 rows
-    block = max(16, _BLOCK_BYTES // (32 * (wc + 2)) - 4)
+    block = _block_rows(wc)
     c_t, d_t, rb_t = _thread_scratch(wc, block)
     _green_decision(xp, w, cmap, block, g1, hmask, c_t, d_t)
     ccm, table, tone = (None, _NO_TABLE, False) if post is None else post
