@@ -68,7 +68,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
     last table, result overwritten in 4); (3) read noise by the
     symmetric quantile table; (4) the pixels with large means by PTRS: its first try inline with the uniforms
     from (1), branch-free over the whole row where at least 1 pixel in ``_PTRS_ROW_SHARE`` has a large mean (so
-    that it vectorises; at ISO 800-1000 of mi_note10 a third of the pixels do: degrade 5% faster), else over the
+    that it vectorises; at ISO 800-1000 of mi_note10 a third of the pixels do: degrade 5-8% faster), else over the
     listed pixels; the tries it does not accept are redone in :func:`_rng.poisson` from the same counters; (5) sum,
     round, clip. The passes keep the branchy work off the common path. The
     values are those of ``_rng.poisson`` and the quantile of one uniform per pixel, so the result
