@@ -6,7 +6,9 @@ Threads: one and two numba threads on the natural photo, in a quiet window, with
 by a pinned process (busy 3 ms of every 10), and with a busy-loop process occupying one core (5 degrades per fresh
 process, alternating rounds), for each threading configuration in
 ``POLICIES`` (isp_sim's default: numba's TBB layer; OpenMP with isp_sim's short spin count, passive, libgomp's
-default spin count and active spinning; numba's work queue), with the layer numba reported in each child.
+default spin count and active spinning; numba's work queue), with the layer numba reported in each child and,
+from the same child processes, two controls of what the machine gave the second thread in that window: a
+compute-only loop and a memory triad (``benchmarks/_threads_control.py``).
 
 Baseline: ../shared/bench/official_degrade.py (NumPy/SciPy/colour-demosaicing
 restatement of the D2HNet release's noise path). Ours: isp_sim.degrade with the
@@ -134,7 +136,11 @@ ts = []
 for i in range(5):
     t = time.perf_counter(); isp_sim.degrade(photo, prof, iso=8000, seed=i); ts.append(time.perf_counter() - t)
 import numba
-print(json.dumps({"median_ms": 1000 * statistics.median(ts), "layer": numba.threading_layer(), "pkg": isp_sim.__file__}))
+out = {"median_ms": 1000 * statistics.median(ts), "layer": numba.threading_layer(), "pkg": isp_sim.__file__}
+sys.path.append(os.environ["BENCH_ROOT"])  # after isp_sim's import: the controls, from this repository
+from benchmarks._threads_control import control_ms
+out.update(control_ms())
+print(json.dumps(out))
 """
 
 
@@ -179,7 +185,7 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
                         raise RuntimeError(f"the load of the {window!r} window exited with status {hog.returncode}")
                 for label, extra, *where in order:
                     for threads in ((1, 2) if rnd % 2 == 0 else (2, 1)):
-                        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+                        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), BENCH_ROOT=str(ROOT))
                         for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER"):
                             env.pop(k, None)
                         env.update(extra)
@@ -190,20 +196,24 @@ def thread_robustness(size: int, rounds: int = 2, policies=None) -> list[str]:
                         out = json.loads(r.stdout.strip().splitlines()[-1])
                         if not Path(out["pkg"]).resolve().is_relative_to(Path(where[0] if where else ROOT).resolve()):
                             raise RuntimeError(f"{label}: the child imported {out['pkg']}")
-                        res.setdefault((window, label, threads), []).append(out["median_ms"])
+                        for k in ("median_ms", "compute_ms", "triad_ms"):
+                            res.setdefault((window, label, threads, k), []).append(out[k])
                         layers.setdefault(label, set()).add(out["layer"])
             finally:
                 if hog:
                     hog.kill()
                     hog.wait()
     rows = ["| window | threading layer, wait setting | layer numba ran | 1 thread (ms) | 2 threads (ms) | "
-            "2 threads / 1 thread time |", "|---|---|---|---|---|---|"]
+            "2 threads / 1 thread time | controls, same processes: compute loop, memory triad |",
+            "|---|---|---|---|---|---|---|"]
     for window, _ in windows:
         for label, *_ in policies:
-            one = statistics.median(res[(window, label, 1)])
-            two = statistics.median(res[(window, label, 2)])
+            def med(key, threads):
+                return statistics.median(res[(window, label, threads, key)])
+            one, two = med("median_ms", 1), med("median_ms", 2)
+            ctl = ", ".join(f"{med(k, 2) / med(k, 1):.2f}" for k in ("compute_ms", "triad_ms"))
             rows.append(f"| {window} | {label} | {', '.join(sorted(layers[label]))} | "
-                        f"{one:.1f} | {two:.1f} | {two / one:.2f} |")
+                        f"{one:.1f} | {two:.1f} | {two / one:.2f} | {ctl} |")
     return rows
 
 
