@@ -27,7 +27,7 @@ def _load_tbb() -> None:
     TBB hands out a parallel loop's chunks dynamically (a thread that is ahead takes the chunks of one that is
     not running; the kernels cut their loops into chunks of 16 rows, :mod:`isp_sim._parallel`), where numba's
     OpenMP layer splits them statically; with another process on one of two cores, two threads then took
-    0.84-0.98x the one-thread time in nine runs, against 0.94-1.23x on OpenMP with the short spin count below, and
+    0.81-0.98x the one-thread time in ten runs, against 0.94-1.23x on OpenMP with the short spin count below, and
     about as OpenMP in a quiet window (``benchmarks/bench_degrade.py --threads-only``, BENCHMARKS.md). TBB is also
     fork-safe (GNU OpenMP is not).
     pip installs ``libtbb.so.12`` under the environment's ``lib/``, outside the loader's search path, so numba
