@@ -56,6 +56,17 @@ _ROWS_PER_TASK = 16
 _PTRS_ROW_SHARE = 8
 
 
+@njit(cache=True, inline="always")
+def _list_flagged(flag, idx):
+    """``idx[:n]``: the indices ``x`` with ``flag[x] == 1`` (flags 0 or 1), in order; returns ``n``. No branch: every
+    index is written, and the count moves on only past a flagged one."""
+    n = 0
+    for x in range(flag.shape[0]):
+        idx[n] = x
+        n += flag[x]
+    return n
+
+
 @chunked(BLOCKS)
 @njit(cache=True, parallel=True)
 def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, key_shot, key_read, out):
@@ -133,10 +144,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 c, more = _rng.guide_lookup(tidx[x], u_shot[x])
                 counts[x] = float(c)
                 pend[x] = more
-            n_pend = 0
-            for x in range(w):
-                search[n_pend] = x
-                n_pend += pend[x]
+            n_pend = _list_flagged(pend, search)
             for j in range(n_pend):
                 x = search[j]
                 counts[x] = float(_rng.table_search(tidx[x], np.int64(counts[x]), u_shot[x]))
@@ -180,10 +188,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                     big = lm >= tmax
                     counts[x] = cand if big & ok else counts[x]
                     pend[x] = big & (not ok)
-                n_slow = 0
-                for x in range(w):
-                    search[n_slow] = x
-                    n_slow += pend[x]
+                n_slow = _list_flagged(pend, search)
                 for j in range(n_slow):
                     x = search[j]
                     counts[x] = _rng.poisson(lam[x], key_shot, (first + np.uint64(x)) << shift)
