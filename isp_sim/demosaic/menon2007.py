@@ -156,11 +156,11 @@ def _decide_row(own, chr_, cvr, dh, dv, r, j0, n, gr, hr):  # pragma: no cover -
 @njit(cache=True, parallel=True)
 def _green_decision(xp, w, cmap, block, g1, hmask, c_t, d_t):  # pragma: no cover - compiled
     """Directional colour differences, their gradients and the decision, in blocks of ``block`` rows: each thread
-    keeps a block's float64 scratch (the block's rows and 2 more on each side: ``c_t``, ``d_t`` per numba thread id,
-    :func:`_thread_scratch`) small enough for its L2 cache, and recomputes the 4 halo rows
-    instead of writing whole-image float64 arrays (4 of them, each twice the mosaic's size). The blocks are handed
-    out one at a time, to whichever thread is free. Every value is computed as by one whole-image pass, whatever
-    ``block`` and the schedule. ``xp``: the mosaic's :func:`planar` half rows (``w`` columns)."""
+    keeps a block's float64 scratch (the block's rows and 2 more on each side: ``c_t``, ``d_t`` per numba thread
+    id, :func:`_thread_scratch`) small enough for its L2 cache, and recomputes the 4 halo rows instead of writing
+    whole-image float64 arrays (4 of them, each twice the mosaic's size). The blocks are handed out one at a time,
+    to whichever thread is free. Every value is computed as by one whole-image pass, whatever ``block`` and the
+    schedule. ``xp``: the mosaic's :func:`planar` half rows (``w`` columns)."""
     h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
@@ -322,9 +322,9 @@ def _red_blue(xp, w, cmap, g1, hmask, refine, block, rb_t, out, post, ccm, use_c
     output row is written once. ``rb_t``: six float32 block arrays per numba thread id (:func:`_thread_scratch`);
     the blocks are handed out one at a time. Every value is computed as by whole-image passes, whatever ``block``
     and the schedule. ``xp``: the mosaic's :func:`planar` half rows (``w`` columns). ``post``: the output goes
-    through the display transform
-    (``table``, ``tone``), as each value is written where there is no CCM (:func:`_write_row`), else each row through
-    :func:`isp_sim._isp_kernels.post_row` (``ccm`` first) while it is in cache."""
+    through the display transform (``table``, ``tone``), as each value is written where there is no CCM
+    (:func:`_write_row`), else each row through :func:`isp_sim._isp_kernels.post_row` (``ccm`` first) while it is
+    in cache."""
     h = xp.shape[0]
     wc = (w + 1) // 2
     nb = (h + block - 1) // block
