@@ -72,17 +72,16 @@ def _list_flagged(flag, idx):
 def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, key_shot, key_read, out):
     """The noise model of the module docstring, one image row at a time in separate passes.
 
-    Per row: (1) the three uniforms of every pixel (shot: draws 0 and 1, read: draw 0) and the Poisson
-    means, in vectorisable loops; (2) Poisson by table inversion (the guide table's answer for every
-    pixel, then a search for the 7% listed whose guide cell holds a CDF value) plus the remainder draw
-    (its first three steps for every pixel, the rest for the listed few) (means >= TABLE_MAX use the
-    last table, result overwritten in 4); (3) read noise by the
-    symmetric quantile table; (4) the pixels with large means by PTRS: its first try inline with the uniforms
-    from (1), branch-free over the whole row where at least 1 pixel in ``_PTRS_ROW_SHARE`` has a large mean (so
-    that it vectorises; at ISO 800-1000 of mi_note10 a third of the pixels do: degrade 5-8% faster), else over the
-    listed pixels; the tries it does not accept are redone in :func:`_rng.poisson` from the same counters; (5) sum,
-    round, clip. The passes keep the branchy work off the common path. The
-    values are those of ``_rng.poisson`` and the quantile of one uniform per pixel, so the result
+    Per row: (1) the three uniforms of every pixel (shot: draws 0 and 1, read: draw 0) and the Poisson means, in
+    vectorisable loops; (2) Poisson by table inversion (the guide table's answer for every pixel, then a search for
+    the 7% listed whose guide cell holds a CDF value) plus the remainder draw (its first three steps for every
+    pixel, the rest for the listed few) (means >= TABLE_MAX use the last table, result overwritten in 4); (3) read
+    noise by the symmetric quantile table; (4) the pixels with large means by PTRS: its first try inline with the
+    uniforms from (1), branch-free over the whole row where at least 1 pixel in ``_PTRS_ROW_SHARE`` has a large
+    mean (so that it vectorises; at ISO 800-1000 of mi_note10 a third of the pixels do: degrade 5-8% faster), else
+    over the listed pixels; the tries it does not accept are redone in :func:`_rng.poisson` from the same counters;
+    (5) sum, round, clip. The passes keep the branchy work off the common path. The values are those of
+    ``_rng.poisson`` and the quantile of one uniform per pixel, so the result
     is independent of how rows are split between threads.
     """
     h, w = clean.shape
@@ -174,7 +173,7 @@ def _noise_kernel(clean, cmap, black, K, qtab, qrow, scale, rows, bias, white, k
                 qt = qtab[qrow[cmap[py, par]]]
                 for x in range(par, w, 2):
                     read[x] = -read[x] * _rng.quantile_at_bits(s_bits[x], qt)
-            # (4) the listed pixels: PTRS's immediate acceptance of its first try inline, the rest by _rng.poisson
+            # (4) the large means: PTRS's immediate acceptance of its first try inline, the rest by _rng.poisson
             if n_large * _PTRS_ROW_SHARE >= w:  # many (bright pixels at low ISO): over the whole row, branch-free,
                 # so that the loop vectorises (a listed loop gathers: 8.6 ns a pixel); then the rest listed
                 for x in range(w):
