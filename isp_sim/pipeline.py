@@ -235,6 +235,14 @@ def process(raw: np.ndarray, *, pattern: str = "RGGB", wb: Sequence[float] = (1.
     return process_checked(np.ascontiguousarray(src), check_pattern(pattern), check_wb(wb), settings, black, scale)
 
 
+def _normalized_mosaic(raw, pattern, g, black, scale):
+    """The mosaic ``raw`` black-subtracted, normalised, white-balanced, clipped at 1: float32, in a reused scratch
+    array."""
+    cfa = scratch("process.cfa", raw.shape, np.float32)
+    K.normalize_mosaic(raw, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
+    return cfa
+
+
 def process_checked(raw, pattern, g, settings, black, scale):
     """:func:`process` on checked arguments (contiguous uint16/float32/float64 raw)."""
     src = raw
@@ -248,16 +256,12 @@ def process_checked(raw, pattern, g, settings, black, scale):
             if src.dtype == np.uint16 and float(np.max(black / scale)) * float(g.max()) < 1e38:
                 xp = planar_scratch(*raw.shape)  # normalised straight into the half rows Menon reads
                 K.normalize_planar(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, xp)
-            else:
-                cfa = scratch("process.cfa", raw.shape, np.float32)
-                K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
-                xp = planar(as_cfa_float32(cfa))  # as_cfa_float32 raises the error naming non-finite values
+            else:  # as_cfa_float32 raises the error naming non-finite values
+                xp = planar(as_cfa_float32(_normalized_mosaic(src, pattern, g, black, scale)))
             m, _, use = settings._ccm_arrays()
             return menon_finished(xp, raw.shape[1], pattern_map(pattern), m if use else None, settings._luts()[1],
                                   settings.tone_curve)
-        cfa = scratch("process.cfa", raw.shape, np.float32)
-        K.normalize_mosaic(src, channel_map(pattern), rgb_map(pattern), black, 1.0 / scale, g, cfa)
-        rgb = demosaic(cfa, pattern, method=settings.demosaic)
+        rgb = demosaic(_normalized_mosaic(src, pattern, g, black, scale), pattern, method=settings.demosaic)
     m, _, use = settings._ccm_arrays()
     if use:
         K.apply_ccm(rgb, m, rgb)  # in place: each pixel's three values are read before it is written
