@@ -283,7 +283,7 @@ def main() -> None:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads-only", action="store_true", help="only the thread-robustness table")
     ap.add_argument("--thread-rounds", type=int, default=2, help="alternating rounds of the thread table")
-    ap.add_argument("--policies", nargs="+", type=int, default=None,
+    ap.add_argument("--policies", nargs="+", type=int, default=None, choices=range(len(POLICIES)),
                     help="indices into POLICIES for the thread table (default: all)")
     ap.add_argument("--against", metavar="REV", default=None,
                     help="add to the thread table isp_sim as of git revision REV (default layer), measured alongside")
@@ -304,7 +304,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as old:
             if a.against:  # that revision's package alone, imported first from the child's working directory
                 tar = subprocess.run(["git", "archive", "--end-of-options", a.against, "isp_sim"], cwd=ROOT,
-                                     capture_output=True, check=True)
+                                     capture_output=True)
+                if tar.returncode:
+                    ap.error(f"--against {a.against}: git archive failed: {tar.stderr.decode().strip()}")
                 subprocess.run(["tar", "-x", "-C", old], input=tar.stdout, check=True)
                 # its compiled kernels stay in the temporary folder, also where NUMBA_CACHE_DIR is set
                 pol = pol + [(f"isp_sim at {a.against}, its default layer",
